@@ -1,0 +1,294 @@
+"""The offline base image: Debian built from the Debian archive, no Docker Hub.
+
+``plan_base`` decides what to do (pure); ``build_base`` does it: debootstrap a
+minbase root per architecture, slim it the way the official ``-slim`` images
+are, pack each into ``rootfs-<arch>.tar`` and build one multi-platform image
+``FROM scratch`` + ``ADD rootfs-$TARGETARCH.tar /``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from conjure_sandbox.errors import SandboxError
+
+# Kept out of the root by dpkg from now on, as in Debian's -slim images.
+DPKG_EXCLUDES = """\
+# Slim image: no docs, man pages or translations (copyright files stay).
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+"""
+
+APT_SETTINGS = {
+    "docker-clean": (
+        'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb '
+        '/var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };\n'
+        'APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb '
+        '/var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };\n'
+        'Dir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n'
+    ),
+    "docker-no-languages": 'Acquire::Languages "none";\n',
+    "docker-gzip-indexes": 'Acquire::GzipIndexes "true";\n',
+    "docker-autoremove-suggests": 'Apt::AutoRemove::SuggestsImportant "false";\n',
+}
+
+# Removed after debootstrap: what dpkg already unpacked before the excludes existed,
+# plus caches and logs that would otherwise ship in the layer.
+SLIM_GLOBS = (
+    "usr/share/man/*",
+    "usr/share/groff/*",
+    "usr/share/info/*",
+    "usr/share/lintian/*",
+    "usr/share/linda/*",
+    "var/lib/apt/lists/*",
+    "var/cache/apt/*.bin",
+    "var/cache/apt/archives/*.deb",
+    "var/cache/debconf/*-old",
+    "var/lib/dpkg/*-old",
+    "var/log/*",
+    "tmp/*",
+)
+
+DOCKERFILE = """\
+FROM scratch
+ARG TARGETARCH
+ADD rootfs-${TARGETARCH}.tar /
+CMD ["bash"]
+"""
+
+
+@dataclass(frozen=True)
+class BasePlan:
+    """What ``invoke base`` will do."""
+
+    suite: str
+    mirror: str
+    platforms: tuple[str, ...]
+    image: str
+    cache_dir: Path
+    push: bool
+    refresh: bool
+    source_date_epoch: int | None
+
+    @property
+    def architectures(self) -> tuple[str, ...]:
+        return tuple(architecture(p) for p in self.platforms)
+
+    def tarball(self, arch: str) -> Path:
+        return self.cache_dir / f"rootfs-{self.suite}-{arch}.tar"
+
+
+def architecture(platform: str) -> str:
+    """``linux/arm64`` -> ``arm64``; only linux platforms make sense here."""
+    parts = platform.split("/")
+    if len(parts) < 2 or parts[0] != "linux":
+        raise SandboxError(f"platform {platform!r} is not linux/<arch>", "use e.g. linux/amd64")
+    return parts[1]
+
+
+def default_cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "conjure-sandbox" / "base"
+
+
+def plan_base(
+    *,
+    image: str,
+    platforms: tuple[str, ...],
+    suite: str,
+    mirror: str,
+    push: bool = False,
+    refresh: bool = False,
+    cache_dir: Path | None = None,
+    source_date_epoch: int | None = None,
+) -> BasePlan:
+    """Validate the options and settle every name and path."""
+    if not platforms:
+        raise SandboxError("no platform to build the base for", "pass --platform linux/amd64")
+    for platform in platforms:
+        architecture(platform)
+    return BasePlan(
+        suite=suite,
+        mirror=mirror,
+        platforms=platforms,
+        image=image,
+        cache_dir=cache_dir or default_cache_dir(),
+        push=push,
+        refresh=refresh,
+        source_date_epoch=source_date_epoch,
+    )
+
+
+def debootstrap_argv(plan: BasePlan, arch: str, root: Path) -> list[str]:
+    return [
+        "debootstrap",
+        "--variant=minbase",
+        f"--arch={arch}",
+        plan.suite,
+        str(root),
+        plan.mirror,
+    ]
+
+
+def tar_argv(plan: BasePlan, root: Path, out: Path) -> list[str]:
+    argv = ["tar", "--numeric-owner", "--xattrs", "--sort=name", "-C", str(root), "-cf", str(out)]
+    if plan.source_date_epoch is not None:
+        argv[1:1] = [f"--mtime=@{plan.source_date_epoch}", "--clamp-mtime"]
+    return [*argv, "."]
+
+
+def describe(plan: BasePlan) -> list[str]:
+    """The steps, one line each, for ``--dry-run`` and the log."""
+    lines = []
+    for arch in plan.architectures:
+        tarball = plan.tarball(arch)
+        if tarball.is_file() and not plan.refresh:
+            lines.append(f"reuse {tarball}")
+        else:
+            lines.append(" ".join(debootstrap_argv(plan, arch, Path(f"<tmp>/{arch}"))))
+            lines.append(f"slim the root (dpkg excludes, no docs/man/locales/apt lists) -> {tarball}")
+    output = "push to the registry" if plan.push else "load into the engine"
+    lines.append(
+        f"docker buildx build --platform {','.join(plan.platforms)} -t {plan.image} "
+        f"({output}) FROM scratch + ADD rootfs-$TARGETARCH.tar"
+    )
+    return lines
+
+
+def slim_root(root: Path, suite: str, mirror: str) -> None:
+    """Make a debootstrap root look like an official -slim image."""
+    (root / "etc/dpkg/dpkg.cfg.d").mkdir(parents=True, exist_ok=True)
+    (root / "etc/dpkg/dpkg.cfg.d/docker-slim").write_text(DPKG_EXCLUDES)
+    for name, text in APT_SETTINGS.items():
+        (root / "etc/apt/apt.conf.d" / name).write_text(text)
+    (root / "etc/apt/sources.list").unlink(missing_ok=True)
+    (root / "etc/apt/sources.list.d/debian.sources").write_text(
+        f"Types: deb\nURIs: {mirror}\nSuites: {suite} {suite}-updates\nComponents: main\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
+        f"Types: deb\nURIs: {mirror}-security\nSuites: {suite}-security\nComponents: main\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+    )
+    doc = root / "usr/share/doc"
+    for path in doc.glob("*/*") if doc.is_dir() else ():
+        if path.name != "copyright":
+            _remove(path)
+    locale = root / "usr/share/locale"
+    for path in locale.glob("*") if locale.is_dir() else ():
+        if path.name != "locale.alias":
+            _remove(path)
+    for pattern in SLIM_GLOBS:
+        for path in root.glob(pattern):
+            _remove(path)
+    # The engine provides these per container; the host's copies must not ship.
+    for name in ("etc/resolv.conf", "etc/hostname"):
+        (root / name).unlink(missing_ok=True)
+        (root / name).write_text("")
+    (root / "etc/machine-id").write_text("")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _run(argv: list[str], log: Callable[[str], None]) -> None:
+    log("$ " + " ".join(argv))
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
+        raise SandboxError(f"{argv[0]} failed: {tail}", "see the command above; rerun with --refresh")
+
+
+def make_rootfs(plan: BasePlan, arch: str, log: Callable[[str], None]) -> Path:
+    """debootstrap + slim + tar one architecture, reusing the cached tarball."""
+    tarball = plan.tarball(arch)
+    if tarball.is_file() and not plan.refresh:
+        log(f"{arch}: reusing {tarball}")
+        return tarball
+    if shutil.which("debootstrap") is None:
+        raise SandboxError("debootstrap is not installed", "apt-get install debootstrap")
+    plan.cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=plan.cache_dir, prefix=f"root-{arch}-") as tmp:
+        root = Path(tmp) / "root"
+        _run(debootstrap_argv(plan, arch, root), log)
+        slim_root(root, plan.suite, plan.mirror)
+        partial = tarball.with_suffix(".partial")
+        _run(tar_argv(plan, root, partial), log)
+        partial.replace(tarball)
+    log(f"{arch}: {tarball} ({tarball.stat().st_size / 1e6:.0f} MB)")
+    return tarball
+
+
+def build_base(plan: BasePlan, log: Callable[[str], None]) -> None:
+    """Run the plan: root file systems first, then one multi-platform image."""
+    from python_on_whales import docker
+
+    tarballs = [make_rootfs(plan, arch, log) for arch in plan.architectures]
+    with tempfile.TemporaryDirectory(prefix="conjure-base-") as context:
+        for tarball, arch in zip(tarballs, plan.architectures, strict=True):
+            os.link(tarball, Path(context) / f"rootfs-{arch}.tar")
+        (Path(context) / "Dockerfile").write_text(DOCKERFILE)
+        log(f"building {plan.image} for {', '.join(plan.platforms)}")
+        docker.buildx.build(
+            context,
+            platforms=list(plan.platforms),
+            tags=[plan.image],
+            load=not plan.push,
+            push=plan.push,
+            progress=False,
+        )
+    log(f"{plan.image}: {'pushed' if plan.push else 'loaded'}")
+
+
+def choose_base(
+    *,
+    wanted: str,
+    local_base: str,
+    explicit: bool,
+    publishing: bool,
+    is_present: Callable[[str], bool],
+    is_pullable: Callable[[str], bool],
+    warn: Callable[[str], None],
+) -> str:
+    """The base image a build uses, falling back to the local base loudly, never when publishing.
+
+    ``explicit`` is true when the user named the base (``--base`` or
+    ``CONJURE_BASE``); an explicit base is used as named or not at all.
+    """
+    if is_present(wanted):
+        return wanted
+    if wanted == local_base:
+        raise SandboxError(f"base image {wanted} not found", "run `invoke base` to build it")
+    if is_pullable(wanted):
+        return wanted
+    if explicit or publishing:
+        raise SandboxError(
+            f"base image {wanted} cannot be pulled"
+            + ("; publishing never falls back to another base" if publishing else ""),
+            "restore registry access, or set CONJURE_BASE=local (after `invoke base`)",
+        )
+    if not is_present(local_base):
+        raise SandboxError(
+            f"base image {wanted} cannot be pulled and the local base {local_base} is missing",
+            "run `invoke base`, then build again (or set CONJURE_BASE=local)",
+        )
+    warn(
+        f"WARNING: base image {wanted} cannot be pulled; building on the local base {local_base} "
+        "instead (set CONJURE_BASE=local to say so explicitly)"
+    )
+    return local_base

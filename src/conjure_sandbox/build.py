@@ -1,0 +1,190 @@
+"""Run a build plan through python-on-whales, one buildx call per variant."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from conjure_sandbox import prerequisites
+from conjure_sandbox.base import choose_base
+from conjure_sandbox.cabundle import resolve_ca_bundle
+from conjure_sandbox.catalogue import load_catalogue
+from conjure_sandbox.config import Settings, docker_dir
+from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.plan import BuildPlan, BuildTarget, Provenance, plan_build
+from conjure_sandbox.version import package_version
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
+
+Log = Callable[[str], None]
+FAILURE_TAIL = 15
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    variant: str
+    platforms: tuple[str, ...]
+    seconds: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        return None
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def read_provenance(version: str, root: Path, environ: Mapping[str, str] | None = None) -> Provenance:
+    """Version, git revision and creation time; SOURCE_DATE_EPOCH wins over the commit time.
+
+    The commit time (not the wall clock) keeps the labels, and so the image,
+    identical between two builds of the same commit.
+    """
+    env = os.environ if environ is None else environ
+    revision = _git(["rev-parse", "HEAD"], root) or "unknown"
+    epoch = env.get("SOURCE_DATE_EPOCH") or _git(["log", "-1", "--format=%ct"], root)
+    stamp = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
+    return Provenance(version=version, revision=revision, created=stamp.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def run_target(client: DockerClient, target: BuildTarget, builder: str | None, log: Log) -> BuildResult:
+    """Build one variant, streaming its log prefixed with its name; a failure keeps the log's tail."""
+    from python_on_whales.exceptions import DockerException
+
+    name = target.variant.name
+    tail: deque[str] = deque(maxlen=FAILURE_TAIL)
+    started = time.monotonic()
+    try:
+        lines = client.buildx.build(
+            target.context,
+            file=target.variant.dockerfile,
+            platforms=list(target.platforms),
+            tags=list(target.tags),
+            build_args=dict(target.build_args),
+            labels=dict(target.labels),
+            secrets=list(target.secrets),
+            cache=target.cache,
+            load=target.load,
+            push=target.push,
+            builder=builder,
+            progress="plain",
+            stream_logs=True,
+        )
+        assert not isinstance(lines, (type(None), str)) and lines is not None
+        for line in lines:  # type: ignore[union-attr]
+            line = line.rstrip("\n")
+            tail.append(line)
+            log(f"[{name}] {line}")
+    except DockerException as error:
+        reason = "\n".join(tail) or str(error)
+        return BuildResult(name, target.platforms, time.monotonic() - started, reason)
+    return BuildResult(name, target.platforms, time.monotonic() - started)
+
+
+def build_images(
+    *,
+    settings: Settings,
+    variants: tuple[str, ...] = (),
+    platforms: tuple[str, ...] = (),
+    load: bool | None = None,
+    push: bool = False,
+    tag: str | None = None,
+    base: str | None = None,
+    cache: bool = True,
+    builder: str | None = None,
+    dry_run: bool = False,
+    client: DockerClient | None = None,
+    log: Log = print,
+) -> tuple[BuildPlan, list[BuildResult]]:
+    """Check prerequisites, plan, and (unless ``dry_run``) build; failures are collected, not raised."""
+    catalogue = load_catalogue(docker_dir())
+    selected = catalogue.select(variants)
+    prerequisites.check_dockerfiles(v.dockerfile for v in selected)
+    version = package_version()
+    provenance = read_provenance(version, catalogue.docker_dir.parent)
+    ca_bundle = resolve_ca_bundle(settings.ca_bundle)
+    if client is None:
+        from python_on_whales import docker as client
+    host = _host_platform()
+    wanted = platforms or (() if push or load is False else (host,))
+    facts = prerequisites.probe(client, builder)
+    prerequisites.check_platforms(facts, wanted or {p for v in selected for p in v.platforms})
+    explicit = base is not None or settings.base != "upstream"
+    base_ref = choose_base(
+        wanted=base or settings.base_image,
+        local_base=settings.local_base,
+        explicit=explicit,
+        publishing=push,
+        is_present=lambda ref: prerequisites.image_present(client, ref),
+        is_pullable=lambda ref: _pullable(client, ref),
+        warn=log,
+    )
+    plan = plan_build(
+        catalogue,
+        image=settings.image,
+        provenance=provenance,
+        base=base_ref,
+        variants=variants,
+        platforms=wanted,
+        load=load,
+        push=push,
+        tag=tag,
+        ca_bundle=ca_bundle,
+        cache=cache,
+        builder=builder,
+    )
+    for target in plan.targets:
+        prerequisites.check_load(facts, target.platforms, target.load)
+    if dry_run:
+        return plan, []
+    return plan, [run_target(client, t, builder, log) for t in plan.targets]
+
+
+def _pullable(client: DockerClient, ref: str) -> bool:
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        client.buildx.imagetools.inspect(ref)
+    except DockerException:
+        return False
+    return True
+
+
+def _host_platform() -> str:
+    machine = os.uname().machine
+    arch = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+    return f"linux/{arch}"
+
+
+def summary(results: list[BuildResult]) -> list[str]:
+    """A table of results, then each failure's log tail."""
+    lines = [f"{'variant':<10} {'platforms':<26} {'seconds':>8}  result"]
+    for r in results:
+        lines.append(
+            f"{r.variant:<10} {','.join(r.platforms):<26} {r.seconds:>8.1f}  {'ok' if r.ok else 'FAILED'}"
+        )
+    for r in results:
+        if not r.ok:
+            lines.append(f"--- {r.variant} failed; last lines of its log:")
+            lines.extend(f"    {line}" for line in (r.error or "").splitlines())
+    return lines
+
+
+def raise_if_failed(results: list[BuildResult]) -> None:
+    failed = [r.variant for r in results if not r.ok]
+    if failed:
+        raise SandboxError(f"build failed for {', '.join(failed)}", "see the log tail above")

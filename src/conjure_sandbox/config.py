@@ -1,0 +1,73 @@
+"""Names, paths and switches, each with a default and an environment override.
+
+Tests and forks override these through the environment (or by constructing
+``Settings`` directly); nothing else in the package hard-codes them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_IMAGE = "ghcr.io/holsee/conjure-sandbox"
+UPSTREAM_BASE = "debian:trixie-slim"
+LOCAL_BASE = "conjure-sandbox/base:trixie-slim"
+LOOPBACK_REGISTRY = "127.0.0.1:5000"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+BASE_SUITE = "trixie"
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_SOURCE_ROOT = _PACKAGE_DIR.parents[1]
+
+
+def docker_dir() -> Path:
+    """The folder holding the Dockerfiles and variants.toml.
+
+    The source tree's ``docker/`` when running from a checkout, else the copy
+    the wheel ships inside the package.
+    """
+    source = _SOURCE_ROOT / "docker"
+    if (source / "variants.toml").is_file():
+        return source
+    return _PACKAGE_DIR / "docker"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where images go and what they are built from."""
+
+    image: str = DEFAULT_IMAGE
+    # "upstream" (the production default), "local" (the debootstrap base), or any image ref.
+    base: str = "upstream"
+    local_base: str = LOCAL_BASE
+    registry: str = LOOPBACK_REGISTRY
+    # A path, "auto" (the host's system bundle when there is one) or "none".
+    ca_bundle: str = "auto"
+    mirror: str = DEBIAN_MIRROR
+
+    @property
+    def base_image(self) -> str:
+        """The image reference the Dockerfiles' ``FROM ${BASE}`` resolves to."""
+        if self.base == "upstream":
+            return UPSTREAM_BASE
+        if self.base == "local":
+            return self.local_base
+        return self.base
+
+    @property
+    def uses_local_base(self) -> bool:
+        return self.base_image == self.local_base
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            image=env.get("CONJURE_IMAGE", DEFAULT_IMAGE),
+            base=env.get("CONJURE_BASE", "upstream"),
+            local_base=env.get("CONJURE_LOCAL_BASE", LOCAL_BASE),
+            registry=env.get("CONJURE_REGISTRY", LOOPBACK_REGISTRY),
+            ca_bundle=env.get("CONJURE_CA_BUNDLE", "auto"),
+            mirror=env.get("CONJURE_DEBIAN_MIRROR", DEBIAN_MIRROR),
+        )

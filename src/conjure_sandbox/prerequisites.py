@@ -1,0 +1,106 @@
+"""What a build needs from the machine, each missing piece as a one-line error with its fix.
+
+``probe`` asks the engine once; the ``check_*`` functions are pure and decide
+from what it found, so the rules are unit-tested without a daemon.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from conjure_sandbox.errors import SandboxError
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
+
+PROVISION = "scripts/provision-engine.sh"
+CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    """What the engine and its builder can do."""
+
+    server_version: str
+    builder: str
+    platforms: tuple[str, ...]
+    containerd_store: bool
+
+
+def probe(client: DockerClient, builder: str | None = None) -> EngineFacts:
+    """Ask the engine and the buildx builder what they offer; raise when either is missing."""
+    from python_on_whales.exceptions import DockerException
+
+    if shutil.which(str(client.client_config.client_call[0])) is None:
+        raise SandboxError("the docker CLI is not installed", f"run {PROVISION} (Debian) or install Docker")
+    try:
+        info = client.info()
+    except DockerException as error:
+        reason = _first_line(error)
+        raise SandboxError(
+            f"no Docker engine answers ({reason})",
+            f"run {PROVISION} (Debian) or start Docker",
+        ) from None
+    try:
+        client.buildx.version()
+    except DockerException:
+        raise SandboxError(
+            "docker buildx is not installed",
+            f"run {PROVISION} (Debian: docker-buildx) or install the buildx plugin",
+        ) from None
+    try:
+        inspected = client.buildx.inspect(builder)
+    except DockerException as error:
+        raise SandboxError(
+            f"buildx builder {builder or 'default'!r} is not usable ({_first_line(error)})",
+            "list builders with `docker buildx ls`",
+        ) from None
+    platforms: list[str] = []
+    for node in inspected.nodes:
+        platforms.extend(p for p in node.platforms if p not in platforms)
+    driver_status = dict((pair[0], pair[1]) for pair in (info.driver_status or []) if len(pair) == 2)
+    return EngineFacts(
+        server_version=str(info.server_version),
+        builder=inspected.name,
+        platforms=tuple(platforms),
+        containerd_store=driver_status.get("driver-type") == CONTAINERD_SNAPSHOTTER,
+    )
+
+
+def _first_line(error: Exception) -> str:
+    text = str(getattr(error, "stderr", "") or error).strip()
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else type(error).__name__
+
+
+def check_platforms(facts: EngineFacts, wanted: Iterable[str]) -> None:
+    missing = [p for p in wanted if p not in facts.platforms]
+    if missing:
+        raise SandboxError(
+            f"builder {facts.builder!r} cannot build {', '.join(missing)} "
+            f"(it offers {', '.join(facts.platforms) or 'nothing'}; no binfmt emulation?)",
+            f"run {PROVISION} to enable QEMU, or use --builder with native nodes",
+        )
+
+
+def check_load(facts: EngineFacts, platforms: tuple[str, ...], load: bool) -> None:
+    if load and len(platforms) > 1 and not facts.containerd_store:
+        raise SandboxError(
+            "loading a multi-platform image needs the containerd image store, which is off",
+            'add {"features":{"containerd-snapshotter":true}} to /etc/docker/daemon.json and '
+            "restart dockerd, or --push instead of --load",
+        )
+
+
+def check_dockerfiles(paths: Iterable[Path]) -> None:
+    for path in paths:
+        if not path.is_file():
+            raise SandboxError(f"Dockerfile {path} does not exist", "create it or fix docker/variants.toml")
+
+
+def image_present(client: DockerClient, ref: str) -> bool:
+    return bool(client.image.exists(ref))
