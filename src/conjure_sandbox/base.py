@@ -159,7 +159,9 @@ def describe(plan: BasePlan) -> list[str]:
             lines.append(f"reuse {tarball}")
         else:
             lines.append(" ".join(debootstrap_argv(plan, arch, Path(f"<tmp>/{arch}"))))
-            lines.append(f"slim the root (dpkg excludes, no docs/man/locales/apt lists) -> {tarball}")
+            lines.append(
+                f"slim the root (dpkg excludes, no docs/man/locales/apt lists) -> {tarball}"
+            )
     output = "push to the registry" if plan.push else "load into the engine"
     lines.append(
         f"docker buildx build --platform {','.join(plan.platforms)} -t {plan.image} "
@@ -211,7 +213,9 @@ def _run(argv: list[str], log: Callable[[str], None]) -> None:
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
-        raise SandboxError(f"{argv[0]} failed: {tail}", "see the command above; rerun with --refresh")
+        raise SandboxError(
+            f"{argv[0]} failed: {tail}", "see the command above; rerun with --refresh"
+        )
 
 
 def make_rootfs(plan: BasePlan, arch: str, log: Callable[[str], None]) -> Path:
@@ -292,3 +296,43 @@ def choose_base(
         "instead (set CONJURE_BASE=local to say so explicitly)"
     )
     return local_base
+
+
+def make_base(
+    *,
+    image: str,
+    platforms: tuple[str, ...],
+    suite: str,
+    mirror: str,
+    push: bool = False,
+    refresh: bool = False,
+    dry_run: bool = False,
+    log: Callable[[str], None] = print,
+) -> BasePlan:
+    """``invoke base``: check what it needs, print the plan, then build unless ``dry_run``."""
+    from python_on_whales import docker
+
+    from conjure_sandbox import prerequisites
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    plan = plan_base(
+        image=image,
+        platforms=platforms,
+        suite=suite,
+        mirror=mirror,
+        push=push,
+        refresh=refresh,
+        source_date_epoch=int(epoch) if epoch else None,
+    )
+    for line in describe(plan):
+        log(("would: " if dry_run else "plan: ") + line)
+    if dry_run:
+        return plan
+    facts = prerequisites.probe(docker)
+    prerequisites.check_platforms(facts, plan.platforms)
+    prerequisites.check_load(facts, plan.platforms, not push)
+    needs_root = any(not plan.tarball(a).is_file() or refresh for a in plan.architectures)
+    if needs_root and os.geteuid() != 0:
+        raise SandboxError("debootstrap needs root", "run `sudo -E invoke base`")
+    build_base(plan, log)
+    return plan

@@ -6,11 +6,11 @@ import os
 import subprocess
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from conjure_sandbox import prerequisites
 from conjure_sandbox.base import choose_base
@@ -48,7 +48,9 @@ def _git(args: list[str], cwd: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
 
 
-def read_provenance(version: str, root: Path, environ: Mapping[str, str] | None = None) -> Provenance:
+def read_provenance(
+    version: str, root: Path, environ: Mapping[str, str] | None = None
+) -> Provenance:
     """Version, git revision and creation time; SOURCE_DATE_EPOCH wins over the commit time.
 
     The commit time (not the wall clock) keeps the labels, and so the image,
@@ -58,11 +60,18 @@ def read_provenance(version: str, root: Path, environ: Mapping[str, str] | None 
     revision = _git(["rev-parse", "HEAD"], root) or "unknown"
     epoch = env.get("SOURCE_DATE_EPOCH") or _git(["log", "-1", "--format=%ct"], root)
     stamp = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
-    return Provenance(version=version, revision=revision, created=stamp.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return Provenance(
+        version=version, revision=revision, created=stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
 
 
-def run_target(client: DockerClient, target: BuildTarget, builder: str | None, log: Log) -> BuildResult:
-    """Build one variant, streaming its log prefixed with its name; a failure keeps the log's tail."""
+def run_target(
+    client: DockerClient, target: BuildTarget, builder: str | None, log: Log
+) -> BuildResult:
+    """Build one variant, streaming its log prefixed with its name.
+
+    A failure keeps the log's last lines: the exception alone carries no reason.
+    """
     from python_on_whales.exceptions import DockerException
 
     name = target.variant.name
@@ -84,9 +93,9 @@ def run_target(client: DockerClient, target: BuildTarget, builder: str | None, l
             progress="plain",
             stream_logs=True,
         )
-        assert not isinstance(lines, (type(None), str)) and lines is not None
-        for line in lines:  # type: ignore[union-attr]
-            line = line.rstrip("\n")
+        # With stream_logs=True python-on-whales returns an iterator of log lines.
+        for raw in cast("Iterator[str]", lines):
+            line = raw.rstrip("\n")
             tail.append(line)
             log(f"[{name}] {line}")
     except DockerException as error:
@@ -110,7 +119,10 @@ def build_images(
     client: DockerClient | None = None,
     log: Log = print,
 ) -> tuple[BuildPlan, list[BuildResult]]:
-    """Check prerequisites, plan, and (unless ``dry_run``) build; failures are collected, not raised."""
+    """Check prerequisites, plan, and build unless ``dry_run``.
+
+    A failing variant does not stop the others: failures come back as results.
+    """
     catalogue = load_catalogue(docker_dir())
     selected = catalogue.select(variants)
     prerequisites.check_dockerfiles(v.dockerfile for v in selected)
@@ -118,10 +130,13 @@ def build_images(
     provenance = read_provenance(version, catalogue.docker_dir.parent)
     ca_bundle = resolve_ca_bundle(settings.ca_bundle)
     if client is None:
-        from python_on_whales import docker as client
+        from python_on_whales import docker
+
+        client = docker
+    engine = client
     host = _host_platform()
     wanted = platforms or (() if push or load is False else (host,))
-    facts = prerequisites.probe(client, builder)
+    facts = prerequisites.probe(engine, builder)
     prerequisites.check_platforms(facts, wanted or {p for v in selected for p in v.platforms})
     explicit = base is not None or settings.base != "upstream"
     base_ref = choose_base(
@@ -129,8 +144,8 @@ def build_images(
         local_base=settings.local_base,
         explicit=explicit,
         publishing=push,
-        is_present=lambda ref: prerequisites.image_present(client, ref),
-        is_pullable=lambda ref: _pullable(client, ref),
+        is_present=lambda ref: prerequisites.image_present(engine, ref),
+        is_pullable=lambda ref: _pullable(engine, ref),
         warn=log,
     )
     plan = plan_build(
@@ -151,7 +166,7 @@ def build_images(
         prerequisites.check_load(facts, target.platforms, target.load)
     if dry_run:
         return plan, []
-    return plan, [run_target(client, t, builder, log) for t in plan.targets]
+    return plan, [run_target(engine, t, builder, log) for t in plan.targets]
 
 
 def _pullable(client: DockerClient, ref: str) -> bool:
@@ -174,9 +189,8 @@ def summary(results: list[BuildResult]) -> list[str]:
     """A table of results, then each failure's log tail."""
     lines = [f"{'variant':<10} {'platforms':<26} {'seconds':>8}  result"]
     for r in results:
-        lines.append(
-            f"{r.variant:<10} {','.join(r.platforms):<26} {r.seconds:>8.1f}  {'ok' if r.ok else 'FAILED'}"
-        )
+        result = "ok" if r.ok else "FAILED"
+        lines.append(f"{r.variant:<10} {','.join(r.platforms):<26} {r.seconds:>8.1f}  {result}")
     for r in results:
         if not r.ok:
             lines.append(f"--- {r.variant} failed; last lines of its log:")

@@ -22,7 +22,7 @@ HOST_BUNDLES = (
 
 
 def resolve_ca_bundle(choice: str, host_bundles: tuple[Path, ...] = HOST_BUNDLES) -> Path | None:
-    """The bundle to pass: ``choice`` is a path, ``auto`` (the first host bundle found) or ``none``."""
+    """The bundle to pass for ``choice``: a path, ``auto`` (first host bundle found) or ``none``."""
     if choice == "none":
         return None
     if choice == "auto":

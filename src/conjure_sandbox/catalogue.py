@@ -91,7 +91,9 @@ def parse_catalogue(data: dict[str, Any], docker_dir: Path, source: str) -> Cata
         expect = entry.get("expect", {})
         platforms = tuple(entry.get("platforms", default_platforms))
         if not platforms:
-            raise SandboxError(f"{where}: no platforms", "set [defaults] platforms or platforms = [...]")
+            raise SandboxError(
+                f"{where}: no platforms", "set [defaults] platforms or platforms = [...]"
+            )
         variants.append(
             Variant(
                 name=name,
@@ -111,7 +113,9 @@ def parse_catalogue(data: dict[str, Any], docker_dir: Path, source: str) -> Cata
     names = [v.name for v in variants]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise SandboxError(f"{source}: variant declared twice: {', '.join(duplicates)}", "rename one")
+        raise SandboxError(
+            f"{source}: variant declared twice: {', '.join(duplicates)}", "rename one"
+        )
     defaults = [v.name for v in variants if v.default]
     if len(defaults) != 1:
         raise SandboxError(
@@ -120,7 +124,9 @@ def parse_catalogue(data: dict[str, Any], docker_dir: Path, source: str) -> Cata
         )
     suffixes = [v.tag_suffix for v in variants]
     if len(set(suffixes)) != len(suffixes):
-        raise SandboxError(f"{source}: two variants share a tag suffix", "give each its own tag_suffix")
+        raise SandboxError(
+            f"{source}: two variants share a tag suffix", "give each its own tag_suffix"
+        )
     return Catalogue(docker_dir=docker_dir, variants=tuple(variants))
 
 

@@ -123,7 +123,11 @@ def plan_build(
     for variant in catalogue.select(variants):
         wanted = platforms or variant.platforms
         loading = (len(wanted) == 1 and not push) if load is None else load
-        tags = (f"{tag}{variant.tag_suffix}",) if tag else (version_tag(image, provenance.version, variant),)
+        tags = (
+            (f"{tag}{variant.tag_suffix}",)
+            if tag
+            else (version_tag(image, provenance.version, variant),)
+        )
         targets.append(
             BuildTarget(
                 variant=variant,

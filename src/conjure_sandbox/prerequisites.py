@@ -36,7 +36,9 @@ def probe(client: DockerClient, builder: str | None = None) -> EngineFacts:
     from python_on_whales.exceptions import DockerException
 
     if shutil.which(str(client.client_config.client_call[0])) is None:
-        raise SandboxError("the docker CLI is not installed", f"run {PROVISION} (Debian) or install Docker")
+        raise SandboxError(
+            "the docker CLI is not installed", f"run {PROVISION} (Debian) or install Docker"
+        )
     try:
         info = client.info()
     except DockerException as error:
@@ -60,12 +62,14 @@ def probe(client: DockerClient, builder: str | None = None) -> EngineFacts:
             "list builders with `docker buildx ls`",
         ) from None
     platforms: list[str] = []
-    for node in inspected.nodes:
-        platforms.extend(p for p in node.platforms if p not in platforms)
-    driver_status = dict((pair[0], pair[1]) for pair in (info.driver_status or []) if len(pair) == 2)
+    for node in inspected.nodes or ():
+        platforms.extend(p for p in node.platforms or () if p not in platforms)
+    driver_status = dict(
+        (pair[0], pair[1]) for pair in (info.driver_status or []) if len(pair) == 2
+    )
     return EngineFacts(
         server_version=str(info.server_version),
-        builder=inspected.name,
+        builder=inspected.name or builder or "default",
         platforms=tuple(platforms),
         containerd_store=driver_status.get("driver-type") == CONTAINERD_SNAPSHOTTER,
     )
@@ -99,7 +103,9 @@ def check_load(facts: EngineFacts, platforms: tuple[str, ...], load: bool) -> No
 def check_dockerfiles(paths: Iterable[Path]) -> None:
     for path in paths:
         if not path.is_file():
-            raise SandboxError(f"Dockerfile {path} does not exist", "create it or fix docker/variants.toml")
+            raise SandboxError(
+                f"Dockerfile {path} does not exist", "create it or fix docker/variants.toml"
+            )
 
 
 def image_present(client: DockerClient, ref: str) -> bool:

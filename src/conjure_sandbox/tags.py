@@ -13,7 +13,9 @@ def parse_version(version: str) -> semver.Version:
     try:
         parsed = semver.Version.parse(version)
     except ValueError:
-        raise SandboxError(f"{version!r} is not a semver version", "use X.Y.Z or X.Y.Z-rc.N") from None
+        raise SandboxError(
+            f"{version!r} is not a semver version", "use X.Y.Z or X.Y.Z-rc.N"
+        ) from None
     if parsed.build:
         raise SandboxError(
             f"{version!r} has build metadata (+{parsed.build}), which a Docker tag cannot hold",

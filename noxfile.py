@@ -1,0 +1,59 @@
+"""Nox sessions (``nox -l``): lint, unit tests, integration tests and per-variant image tests."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+sys.path.insert(0, str(Path(__file__).parent / "src"))
+from conjure_sandbox.catalogue import load_catalogue
+from conjure_sandbox.config import docker_dir
+
+nox.needs_version = ">=2024.10.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "unit", "integration", "test_images"]
+nox.options.reuse_venv = "yes"
+
+CATALOGUE = load_catalogue(docker_dir())
+# Set by .ci/run: tests that need the engine fail instead of skipping.
+PASSTHROUGH = {k: v for k, v in os.environ.items() if k.startswith("CONJURE_")}
+
+
+def _install(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+
+
+@nox.session(tags=["check"])
+def lint(session: nox.Session) -> None:
+    """Ruff, mypy (strict on src/) and hadolint on every Dockerfile."""
+    _install(session)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+    dockerfiles = sorted(str(v.dockerfile) for v in CATALOGUE)
+    session.run("hadolint", "--config", "docker/hadolint.yaml", *dockerfiles)
+
+
+@nox.session(tags=["check"])
+def unit(session: nox.Session) -> None:
+    """Unit tests: no engine needed."""
+    _install(session)
+    session.run("pytest", "tests/unit", *session.posargs)
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Engine, registry, base image and CA-bundle tests against a real dockerd."""
+    _install(session)
+    session.run("pytest", "tests/integration", *session.posargs, env=PASSTHROUGH)
+
+
+@nox.session
+@nox.parametrize("variant", list(CATALOGUE.names))
+def test_images(session: nox.Session, variant: str) -> None:
+    """Build one variant on the local base and run its image tests."""
+    _install(session)
+    session.run("pytest", "tests/images", f"--variant={variant}", *session.posargs, env=PASSTHROUGH)

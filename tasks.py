@@ -1,0 +1,139 @@
+"""Maintainer tasks (``invoke --list``). Each is a thin call into conjure_sandbox."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from invoke import Context, task
+from invoke.exceptions import Exit
+
+from conjure_sandbox.errors import SandboxError
+
+T = TypeVar("T")
+
+
+def _user_errors(step: Callable[[], T]) -> T:
+    """Run ``step``; a SandboxError becomes one line on stderr and exit 1, never a traceback."""
+    try:
+        return step()
+    except SandboxError as error:
+        raise Exit(f"error: {error}", code=1) from None
+
+
+@task(
+    auto_shortflags=False,
+    iterable=["variant", "platform"],
+    help={
+        "all": "build every variant in the catalogue",
+        "variant": "a variant to build (repeatable)",
+        "platform": "a target platform, e.g. linux/arm64 (repeatable; default: the host's)",
+        "load": "load the result into the engine (default for one platform)",
+        "push": "push to the registry in the tag instead of loading",
+        "tag": "tag prefix instead of <image>:<version> (the variant suffix is added)",
+        "base": "base image reference (default: CONJURE_BASE, else debian:trixie-slim)",
+        "no_cache": "ignore cached layers",
+        "builder": "a buildx builder other than the default",
+        "dry_run": "print the plan and the buildx commands, build nothing",
+    },
+)
+def build(
+    c: Context,
+    all: bool = False,
+    variant: list[str] | None = None,
+    platform: list[str] | None = None,
+    load: bool = False,
+    push: bool = False,
+    tag: str | None = None,
+    base: str | None = None,
+    no_cache: bool = False,
+    builder: str | None = None,
+    dry_run: bool = False,
+) -> None:
+    """Build sandbox image variants with docker buildx."""
+    from conjure_sandbox.build import build_images, raise_if_failed, summary
+    from conjure_sandbox.config import Settings
+
+    if not all and not variant:
+        raise Exit("error: name what to build (fix: pass --all or --variant NAME)", code=2)
+
+    def run() -> None:
+        plan, results = build_images(
+            settings=Settings.from_env(),
+            variants=() if all else tuple(variant or ()),
+            platforms=tuple(platform or ()),
+            load=True if load else None,
+            push=push,
+            tag=tag,
+            base=base,
+            cache=not no_cache,
+            builder=builder,
+            dry_run=dry_run,
+        )
+        if dry_run:
+            print("\n".join(plan.describe()))
+            return
+        print("\n".join(summary(results)))
+        raise_if_failed(results)
+
+    _user_errors(run)
+
+
+@task(
+    auto_shortflags=False,
+    iterable=["platform"],
+    help={
+        "platform": "platform to include (repeatable; default linux/amd64 and linux/arm64)",
+        "push": "push to CONJURE_REGISTRY instead of loading into the engine",
+        "refresh": "debootstrap again instead of reusing the cached root file systems",
+        "dry_run": "print the steps, do nothing",
+    },
+)
+def base(
+    c: Context,
+    platform: list[str] | None = None,
+    push: bool = False,
+    refresh: bool = False,
+    dry_run: bool = False,
+) -> None:
+    """Build the Debian base image from the Debian archive (no Docker Hub)."""
+    from conjure_sandbox.base import make_base
+    from conjure_sandbox.catalogue import load_catalogue
+    from conjure_sandbox.config import BASE_SUITE, Settings, docker_dir
+
+    settings = Settings.from_env()
+    platforms = tuple(platform or ()) or load_catalogue(docker_dir()).default.platforms
+    image = f"{settings.registry}/{settings.local_base}" if push else settings.local_base
+    _user_errors(
+        lambda: make_base(
+            image=image,
+            platforms=platforms,
+            suite=BASE_SUITE,
+            mirror=settings.mirror,
+            push=push,
+            refresh=refresh,
+            dry_run=dry_run,
+        )
+    )
+
+
+@task
+def variants(c: Context) -> None:
+    """List the variants in the catalogue."""
+    from conjure_sandbox.catalogue import load_catalogue
+    from conjure_sandbox.config import docker_dir
+
+    catalogue = _user_errors(lambda: load_catalogue(docker_dir()))
+    for v in catalogue:
+        mark = "*" if v.default else " "
+        platforms = ",".join(v.platforms)
+        print(f"{mark} {v.name:<8} {v.dockerfile.name:<20} {platforms:<24} {v.description}")
+
+
+@task
+def doctor(c: Context) -> None:
+    """Check the engine, buildx, emulation, image store and base image; one line each."""
+    from conjure_sandbox.doctor import report
+
+    sys.exit(report(print))

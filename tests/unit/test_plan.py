@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conjure_sandbox.catalogue import load_catalogue
+from conjure_sandbox.config import docker_dir
+from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.plan import Provenance, plan_build
+
+CATALOGUE = load_catalogue(docker_dir())
+PROVENANCE = Provenance(version="0.1.0", revision="abc123", created="2026-01-01T00:00:00Z")
+
+
+def _plan(**options: object):  # type: ignore[no-untyped-def]
+    defaults: dict[str, object] = {
+        "image": "example/sandbox",
+        "provenance": PROVENANCE,
+        "base": "b:1",
+    }
+    return plan_build(CATALOGUE, **{**defaults, **options})  # type: ignore[arg-type]
+
+
+def test_one_target_per_variant_with_version_tags_and_labels() -> None:
+    plan = _plan(platforms=("linux/amd64",))
+    assert [t.variant.name for t in plan.targets] == ["full", "python", "node", "minimal"]
+    assert [t.tags for t in plan.targets] == [
+        ("example/sandbox:0.1.0",),
+        ("example/sandbox:0.1.0-python",),
+        ("example/sandbox:0.1.0-node",),
+        ("example/sandbox:0.1.0-minimal",),
+    ]
+    labels = dict(plan.targets[3].labels)
+    assert labels["org.opencontainers.image.version"] == "0.1.0"
+    assert labels["org.opencontainers.image.revision"] == "abc123"
+    assert labels["org.opencontainers.image.base.name"] == "b:1"
+    assert labels["org.opencontainers.image.title"] == "conjure-sandbox-minimal"
+    assert all(value for value in labels.values())
+    assert all(t.load and not t.push for t in plan.targets)
+
+
+def test_catalogue_platforms_when_none_given_and_no_implicit_load_for_several() -> None:
+    target = _plan(variants=("node",)).targets[0]
+    assert target.platforms == ("linux/amd64", "linux/arm64")
+    assert not target.load
+
+
+def test_push_never_loads_and_load_with_push_is_refused() -> None:
+    assert not _plan(push=True).targets[0].load
+    with pytest.raises(SandboxError, match="exclude each other"):
+        _plan(push=True, load=True)
+
+
+def test_ca_bundle_travels_as_a_secret_not_an_argument(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    target = _plan(ca_bundle=bundle, variants=("minimal",)).targets[0]
+    assert target.secrets == (f"id=ca-bundle,src={bundle}",)
+    argv = target.buildx_argv()
+    assert str(bundle) not in " ".join(a for a in argv if not a.startswith("id=ca-bundle"))
+
+
+def test_buildx_command_line_is_the_equivalent_of_the_plan() -> None:
+    target = _plan(variants=("minimal",), platforms=("linux/arm64",), cache=False).targets[0]
+    argv = target.buildx_argv(builder="multi")
+    assert argv[:5] == ["docker", "buildx", "build", "--builder", "multi"]
+    assert argv[7:9] == ["--platform", "linux/arm64"]
+    assert "--no-cache" in argv
+    assert "--load" in argv
+    assert argv[-1] == str(docker_dir())
+    assert argv[argv.index("--file") + 1].endswith("Dockerfile.minimal")
+
+
+def test_tag_override_keeps_the_variant_suffix() -> None:
+    plan = _plan(tag="localhost/try:dev")
+    assert plan.targets[0].tags == ("localhost/try:dev",)
+    assert plan.targets[1].tags == ("localhost/try:dev-python",)
+
+
+def test_build_metadata_cannot_become_a_tag() -> None:
+    bad = Provenance(version="0.1.0+build.7", revision="r", created="c")
+    with pytest.raises(SandboxError, match="build metadata"):
+        _plan(provenance=bad)

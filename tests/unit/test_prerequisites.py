@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conjure_sandbox.config import Settings
+from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.prerequisites import (
+    EngineFacts,
+    check_dockerfiles,
+    check_load,
+    check_platforms,
+)
+
+AMD64_ONLY = EngineFacts("26.1.5", "default", ("linux/amd64", "linux/386"), containerd_store=False)
+FULL = EngineFacts("26.1.5", "default", ("linux/amd64", "linux/arm64"), containerd_store=True)
+
+
+def test_missing_emulation_names_the_platform_and_the_fix() -> None:
+    with pytest.raises(SandboxError) as caught:
+        check_platforms(AMD64_ONLY, ["linux/amd64", "linux/arm64"])
+    message = str(caught.value)
+    assert "cannot build linux/arm64" in message
+    assert "provision-engine.sh" in message
+    check_platforms(FULL, ["linux/amd64", "linux/arm64"])
+
+
+def test_multi_platform_load_needs_the_containerd_store() -> None:
+    with pytest.raises(SandboxError, match="containerd image store"):
+        check_load(AMD64_ONLY, ("linux/amd64", "linux/arm64"), load=True)
+    check_load(AMD64_ONLY, ("linux/amd64",), load=True)
+    check_load(AMD64_ONLY, ("linux/amd64", "linux/arm64"), load=False)
+    check_load(FULL, ("linux/amd64", "linux/arm64"), load=True)
+
+
+def test_missing_dockerfile(tmp_path: Path) -> None:
+    with pytest.raises(SandboxError, match=r"Dockerfile .*Dockerfile.gpu does not exist"):
+        check_dockerfiles([tmp_path / "Dockerfile.gpu"])
+
+
+def test_settings_from_environment() -> None:
+    settings = Settings.from_env({"CONJURE_BASE": "local", "CONJURE_IMAGE": "fork/sb"})
+    assert settings.base_image == settings.local_base
+    assert settings.uses_local_base
+    assert settings.image == "fork/sb"
+    assert Settings.from_env({}).base_image == "debian:trixie-slim"
+    assert Settings.from_env({"CONJURE_BASE": "corp/debian:13"}).base_image == "corp/debian:13"
