@@ -134,7 +134,7 @@ def build_images(
 
         client = docker
     engine = client
-    host = _host_platform()
+    host = host_platform()
     wanted = platforms or (() if push or load is False else (host,))
     facts = prerequisites.probe(engine, builder)
     prerequisites.check_platforms(facts, wanted or {p for v in selected for p in v.platforms})
@@ -179,7 +179,7 @@ def _pullable(client: DockerClient, ref: str) -> bool:
     return True
 
 
-def _host_platform() -> str:
+def host_platform() -> str:
     machine = os.uname().machine
     arch = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
     return f"linux/{arch}"

@@ -22,12 +22,15 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 _SOURCE_ROOT = _PACKAGE_DIR.parents[1]
 
 
-def docker_dir() -> Path:
+def docker_dir(environ: Mapping[str, str] | None = None) -> Path:
     """The folder holding the Dockerfiles and variants.toml.
 
-    The source tree's ``docker/`` when running from a checkout, else the copy
-    the wheel ships inside the package.
+    CONJURE_DOCKER_DIR when set (a fork's own catalogue), else the source
+    tree's ``docker/`` in a checkout, else the copy the wheel ships.
     """
+    env = os.environ if environ is None else environ
+    if env.get("CONJURE_DOCKER_DIR"):
+        return Path(env["CONJURE_DOCKER_DIR"])
     source = _SOURCE_ROOT / "docker"
     if (source / "variants.toml").is_file():
         return source
@@ -39,6 +42,7 @@ class Settings:
     """Where images go and what they are built from."""
 
     image: str = DEFAULT_IMAGE
+    upstream_base: str = UPSTREAM_BASE
     # "upstream" (the production default), "local" (the debootstrap base), or any image ref.
     base: str = "upstream"
     local_base: str = LOCAL_BASE
@@ -51,7 +55,7 @@ class Settings:
     def base_image(self) -> str:
         """The image reference the Dockerfiles' ``FROM ${BASE}`` resolves to."""
         if self.base == "upstream":
-            return UPSTREAM_BASE
+            return self.upstream_base
         if self.base == "local":
             return self.local_base
         return self.base
@@ -65,6 +69,7 @@ class Settings:
         env = os.environ if environ is None else environ
         return cls(
             image=env.get("CONJURE_IMAGE", DEFAULT_IMAGE),
+            upstream_base=env.get("CONJURE_UPSTREAM_BASE", UPSTREAM_BASE),
             base=env.get("CONJURE_BASE", "upstream"),
             local_base=env.get("CONJURE_LOCAL_BASE", LOCAL_BASE),
             registry=env.get("CONJURE_REGISTRY", LOOPBACK_REGISTRY),
