@@ -18,12 +18,17 @@ nox.options.sessions = ["lint", "unit", "integration", "test_images"]
 nox.options.reuse_venv = "yes"
 
 CATALOGUE = load_catalogue(docker_dir())
-# Set by .ci/run: tests that need the engine fail instead of skipping.
-PASSTHROUGH = {k: v for k, v in os.environ.items() if k.startswith("CONJURE_")}
+# Set by .ci/run: where each pytest session writes its JUnit report.
+JUNIT_DIR = os.environ.get("CONJURE_JUNIT_DIR")
 
 
 def _install(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
+
+
+def _pytest(session: nox.Session, *args: str) -> None:
+    report = [f"--junitxml={JUNIT_DIR}/{session.name}.xml"] if JUNIT_DIR else []
+    session.run("pytest", *args, *report, *session.posargs)
 
 
 @nox.session(tags=["check"])
@@ -41,14 +46,14 @@ def lint(session: nox.Session) -> None:
 def unit(session: nox.Session) -> None:
     """Unit tests: no engine needed."""
     _install(session)
-    session.run("pytest", "tests/unit", *session.posargs)
+    _pytest(session, "tests/unit")
 
 
 @nox.session
 def integration(session: nox.Session) -> None:
     """Engine, registry, base image and CA-bundle tests against a real dockerd."""
     _install(session)
-    session.run("pytest", "tests/integration", *session.posargs, env=PASSTHROUGH)
+    _pytest(session, "tests/integration")
 
 
 @nox.session
@@ -56,4 +61,4 @@ def integration(session: nox.Session) -> None:
 def test_images(session: nox.Session, variant: str) -> None:
     """Build one variant on the local base and run its image tests."""
     _install(session)
-    session.run("pytest", "tests/images", f"--variant={variant}", *session.posargs, env=PASSTHROUGH)
+    _pytest(session, "tests/images", f"--variant={variant}")

@@ -54,8 +54,8 @@ install_host_packages() {
 }
 
 engine_is_current() {
-  dpkg-query -W -f='${Version}' docker.io 2>/dev/null | grep -qE '^(2[6-9]|[3-9][0-9])\.' &&
-    dpkg-query -W -f='${Status}' docker-buildx 2>/dev/null | grep -q 'install ok installed'
+  command -v dockerd >/dev/null && docker buildx version >/dev/null 2>&1 &&
+    dockerd --version | grep -qE 'version (2[6-9]|[3-9][0-9])\.'
 }
 
 install_engine() {
@@ -127,18 +127,19 @@ wait_for() {
 }
 
 start_engine() {
-  local restart=$1
-  if engine_answers && [ "$restart" -eq 0 ]; then
+  local restart=${1:-}
+  if engine_answers && [ -z "$restart" ]; then
     return
   fi
-  $SUDO mkdir -p "$LOG_DIR"
+  $SUDO mkdir -p "$LOG_DIR" "$STATE_DIR"
   if [ -f /var/run/docker.pid ] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
-    log "restarting dockerd so that it sees linux/arm64"
+    log "restarting dockerd so that it offers linux/arm64"
     $SUDO kill "$(cat /var/run/docker.pid)"
     wait_for "dockerd shutdown" 30 bash -c '! [ -e /var/run/docker.pid ]'
   fi
   log "starting dockerd (log: $LOG_DIR/dockerd.log)"
   $SUDO bash -c "nohup dockerd >>'$LOG_DIR/dockerd.log' 2>&1 </dev/null &"
+  $SUDO touch "$STATE_DIR/dockerd.managed"
   wait_for "dockerd" 60 engine_answers
 }
 
@@ -165,14 +166,25 @@ YML
   wait_for "registry" 30 registry_answers
 }
 
+arm64_offered() { docker buildx inspect 2>/dev/null | grep -q 'linux/arm64'; }
+
 main() {
   command -v apt-get >/dev/null || die "this script provisions Debian hosts; elsewhere install Docker >= 26 with buildx yourself"
   install_host_packages
-  install_engine
-  configure_engine
-  local restart=0
-  enable_arm64_emulation && restart=1
-  start_engine "$restart"
+  if engine_answers && docker buildx version >/dev/null 2>&1; then
+    # An engine someone else runs: leave its packages and configuration alone.
+    log "an engine already answers; not reinstalling or reconfiguring it"
+    enable_arm64_emulation || true
+    arm64_offered || log "warning: the running engine does not offer linux/arm64; restart it to pick up QEMU"
+  else
+    install_engine
+    configure_engine
+    enable_arm64_emulation || true
+    start_engine
+  fi
+  if ! arm64_offered && [ -f /var/run/docker.pid ] && [ -f "$STATE_DIR/dockerd.managed" ]; then
+    start_engine restart
+  fi
   start_registry
   log "engine: $(docker version -f 'server {{.Server.Version}}, client {{.Client.Version}}')"
   log "buildx: $(docker buildx version)"
