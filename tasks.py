@@ -35,6 +35,7 @@ def _user_errors(step: Callable[[], T]) -> T:
         "base": "base image reference (default: CONJURE_BASE, else debian:trixie-slim)",
         "no_cache": "ignore cached layers",
         "builder": "a buildx builder other than the default",
+        "ca_bundle": "extra CA bundle (PEM) for pip/npm/curl in RUN steps; 'none' to pass none",
         "dry_run": "print the plan and the buildx commands, build nothing",
     },
 )
@@ -49,18 +50,25 @@ def build(
     base: str | None = None,
     no_cache: bool = False,
     builder: str | None = None,
+    ca_bundle: str | None = None,
     dry_run: bool = False,
 ) -> None:
     """Build sandbox image variants with docker buildx."""
+    from dataclasses import replace
+
     from conjure_sandbox.build import build_images, raise_if_failed, summary
     from conjure_sandbox.config import Settings
 
     if not all and not variant:
         raise Exit("error: name what to build (fix: pass --all or --variant NAME)", code=2)
 
+    settings = Settings.from_env()
+    if ca_bundle:
+        settings = replace(settings, ca_bundle=ca_bundle)
+
     def run() -> None:
         plan, results = build_images(
-            settings=Settings.from_env(),
+            settings=settings,
             variants=() if all else tuple(variant or ()),
             platforms=tuple(platform or ()),
             load=True if load else None,
