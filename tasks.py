@@ -106,24 +106,27 @@ def base(
     dry_run: bool = False,
 ) -> None:
     """Build the Debian base image from the Debian archive (no Docker Hub)."""
-    from conjure_sandbox.base import make_base
+    from conjure_sandbox.base import make_base, plan_base, source_date_epoch
     from conjure_sandbox.catalogue import load_catalogue
     from conjure_sandbox.config import BASE_SUITE, Settings, docker_dir
 
     settings = Settings.from_env()
     platforms = tuple(platform or ()) or load_catalogue(docker_dir()).default.platforms
     image = f"{settings.registry}/{settings.local_base}" if push else settings.local_base
-    _user_errors(
-        lambda: make_base(
+
+    def run() -> None:
+        plan = plan_base(
             image=image,
             platforms=platforms,
             suite=BASE_SUITE,
             mirror=settings.mirror,
             push=push,
             refresh=refresh,
-            dry_run=dry_run,
+            source_date_epoch=source_date_epoch(),
         )
-    )
+        make_base(plan, dry_run=dry_run)
+
+    _user_errors(run)
 
 
 @task

@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +97,12 @@ def architecture(platform: str) -> str:
     if len(parts) < 2 or parts[0] != "linux":
         raise SandboxError(f"platform {platform!r} is not linux/<arch>", "use e.g. linux/amd64")
     return parts[1]
+
+
+def source_date_epoch(environ: Mapping[str, str] | None = None) -> int | None:
+    """SOURCE_DATE_EPOCH as an integer, when set: it clamps file times in the root tarballs."""
+    value = (os.environ if environ is None else environ).get("SOURCE_DATE_EPOCH")
+    return int(value) if value else None
 
 
 def default_cache_dir() -> Path:
@@ -298,41 +304,20 @@ def choose_base(
     return local_base
 
 
-def make_base(
-    *,
-    image: str,
-    platforms: tuple[str, ...],
-    suite: str,
-    mirror: str,
-    push: bool = False,
-    refresh: bool = False,
-    dry_run: bool = False,
-    log: Callable[[str], None] = print,
-) -> BasePlan:
-    """``invoke base``: check what it needs, print the plan, then build unless ``dry_run``."""
+def make_base(plan: BasePlan, *, dry_run: bool = False, log: Callable[[str], None] = print) -> None:
+    """``invoke base``: print the plan, check what it needs, then build unless ``dry_run``."""
     from python_on_whales import docker
 
     from conjure_sandbox import prerequisites
 
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    plan = plan_base(
-        image=image,
-        platforms=platforms,
-        suite=suite,
-        mirror=mirror,
-        push=push,
-        refresh=refresh,
-        source_date_epoch=int(epoch) if epoch else None,
-    )
     for line in describe(plan):
         log(("would: " if dry_run else "plan: ") + line)
     if dry_run:
-        return plan
+        return
     facts = prerequisites.probe(docker)
     prerequisites.check_platforms(facts, plan.platforms)
-    prerequisites.check_load(facts, plan.platforms, not push)
-    needs_root = any(not plan.tarball(a).is_file() or refresh for a in plan.architectures)
+    prerequisites.check_load(facts, plan.platforms, not plan.push)
+    needs_root = any(plan.refresh or not plan.tarball(a).is_file() for a in plan.architectures)
     if needs_root and os.geteuid() != 0:
         raise SandboxError("debootstrap needs root", "run `sudo -E invoke base`")
     build_base(plan, log)
-    return plan
