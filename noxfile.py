@@ -14,7 +14,7 @@ from conjure_sandbox.config import docker_dir
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "unit", "integration", "test_images"]
+nox.options.sessions = ["lint", "unit", "integration", "test_images", "test_images_arm64"]
 nox.options.reuse_venv = "yes"
 
 CATALOGUE = load_catalogue(docker_dir())
@@ -62,3 +62,13 @@ def test_images(session: nox.Session, variant: str) -> None:
     """Build one variant on the local base and run its image tests."""
     _install(session)
     _pytest(session, "tests/images", f"--variant={variant}")
+
+
+@nox.session
+@nox.parametrize("variant", list(CATALOGUE.names))
+def test_images_arm64(session: nox.Session, variant: str) -> None:
+    """Build one variant for linux/arm64 (QEMU here) and run the executor contract on it."""
+    _install(session)
+    _pytest(
+        session, "tests/images", f"--variant={variant}", "--platform=linux/arm64", "-m", "contract"
+    )

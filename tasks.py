@@ -129,6 +129,17 @@ def base(
     _user_errors(run)
 
 
+@task(auto_shortflags=False, help={"upgrade": "move every pin to its newest release"})
+def lock(c: Context, upgrade: bool = False) -> None:
+    """Compile docker/requirements.in into the hashed requirements.lock."""
+    import shlex
+
+    from conjure_sandbox.config import docker_dir
+    from conjure_sandbox.lock import lock_argv
+
+    c.run(shlex.join(lock_argv(docker_dir(), upgrade=upgrade)))
+
+
 @task
 def variants(c: Context) -> None:
     """List the variants in the catalogue."""

@@ -21,8 +21,15 @@ CATALOGUE_FILE = "variants.toml"
 class Expectations:
     """What a variant's image tests check beyond the shared executor contract."""
 
-    commands: tuple[str, ...]
-    absent_commands: tuple[str, ...]
+    commands: tuple[str, ...] = ()
+    absent_commands: tuple[str, ...] = ()
+    python_modules: tuple[str, ...] = ()
+    absent_python_modules: tuple[str, ...] = ()
+    size_budget_mb: float | None = None
+
+    def has(self, *, commands: tuple[str, ...] = (), modules: tuple[str, ...] = ()) -> bool:
+        """Whether the variant promises every one of these commands and Python modules."""
+        return set(commands) <= set(self.commands) and set(modules) <= set(self.python_modules)
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,9 @@ def parse_catalogue(data: dict[str, Any], docker_dir: Path, source: str) -> Cata
                 expect=Expectations(
                     commands=tuple(expect.get("commands", ())),
                     absent_commands=tuple(expect.get("absent_commands", ())),
+                    python_modules=tuple(expect.get("python_modules", ())),
+                    absent_python_modules=tuple(expect.get("absent_python_modules", ())),
+                    size_budget_mb=expect.get("size_budget_mb"),
                 ),
                 default=bool(entry.get("default", False)),
             )

@@ -1,20 +1,33 @@
-"""Image tests run per variant: ``pytest tests/images --variant node`` (nox passes it).
+"""Image tests, per variant and platform.
 
-Each selected variant is built once per session on the local base, loaded
-into the engine, and handed to the tests as an image reference.
+``pytest tests/images --variant node [--platform linux/arm64]``; nox passes
+both. Each selected variant is built once on the local base and loaded, then
+one container, started exactly as the sandbox executor starts it, serves all
+of that variant's checks.
+
+A test marked ``needs(commands=..., modules=...)`` runs only for the variants
+whose catalogue entry promises those; for the others it is deselected, not
+skipped.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 
+from conjure_sandbox.build import host_platform
 from conjure_sandbox.catalogue import Variant, load_catalogue
 from conjure_sandbox.config import Settings, docker_dir
 
 CATALOGUE = load_catalogue(docker_dir())
 TEST_IMAGE = "conjure-sandbox-test/sandbox"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -25,6 +38,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=list(CATALOGUE.names),
         help="variant to test (repeatable; default: all)",
     )
+    parser.addoption(
+        "--platform",
+        default=host_platform(),
+        help="platform to build and run the images for (default: the host's)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "needs(commands=(), modules=()): runs only for variants that promise these"
+    )
+    config.addinivalue_line("markers", "contract: the executor contract every variant must pass")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -33,15 +58,94 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("variant", chosen, ids=[v.name for v in chosen], scope="session")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("needs")
+        callspec = getattr(item, "callspec", None)
+        variant = callspec.params.get("variant") if callspec else None
+        if marker and isinstance(variant, Variant):
+            wanted = {k: tuple(v) for k, v in marker.kwargs.items()}
+            if not variant.expect.has(**wanted):
+                drop.append(item)
+                continue
+        keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
-def image(variant: Variant) -> str:
-    """The variant built for the host platform on the local base and loaded."""
+def platform(request: pytest.FixtureRequest) -> str:
+    return str(request.config.getoption("--platform"))
+
+
+@pytest.fixture(scope="session")
+def image(variant: Variant, platform: str) -> str:
+    """The variant built for ``platform`` on the local base and loaded."""
     from conjure_sandbox.build import build_images
 
     settings = replace(Settings.from_env(), image=TEST_IMAGE, base="local")
     lines: list[str] = []
-    plan, results = build_images(settings=settings, variants=(variant.name,), log=lines.append)
+    plan, results = build_images(
+        settings=settings, variants=(variant.name,), platforms=(platform,), log=lines.append
+    )
     (result,) = results
     if not result.ok:
         pytest.fail(f"building {variant.name} failed:\n{result.error}", pytrace=False)
     return plan.targets[0].tags[0]
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """A running container of one variant, driven the way the executor drives it."""
+
+    container: str
+    skills: Path
+    work: Path
+
+    def sh(self, command: str, *, check: bool = True) -> str:
+        """``docker exec <container> bash -c <command>``: stdout, stripped."""
+        result = subprocess.run(
+            ["docker", "exec", self.container, "bash", "-c", command],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"`{command[:200]}` exited {result.returncode}:\n{result.stdout}{result.stderr}"
+            )
+        return result.stdout.strip()
+
+    def python(self, script: str) -> str:
+        """Run a Python script with the image's python3, as the executor's edits do."""
+        quoted = script.replace("'", "'\\''")
+        return self.sh(f"cd /tmp && python3 -c '{quoted}'")
+
+
+@pytest.fixture(scope="session")
+def sandbox(
+    image: str, platform: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Sandbox]:
+    """One container per variant, started with the executor's locked-down flags."""
+    root = tmp_path_factory.mktemp("sandbox")
+    skills, work = root / "skills", root / "work"
+    skills.mkdir()
+    work.mkdir()
+    (skills / "SKILL.md").write_text("# a skill\n")
+    shutil.copy(FIXTURES / "prices.xls", work / "prices.xls")
+    os.chown(work, 1000, 1000)
+    argv = [
+        *("docker", "run", "-d", "--platform", platform),
+        *("--read-only", "--tmpfs", "/tmp", "--network", "none"),
+        *("--security-opt", "no-new-privileges"),
+        *("-v", f"{skills}:/mnt/skills:ro", "-v", f"{work}:/workspace"),
+        *(image, "tail", "-f", "/dev/null"),
+    ]
+    container = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        yield Sandbox(container, skills, work)
+    finally:
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)

@@ -77,7 +77,7 @@ def test_bundle_is_used_in_the_build_and_absent_from_every_layer(tmp_path: Path)
         tag_suffix="-ca-probe",
         platforms=("linux/amd64",),
         description="CA bundle probe",
-        expect=Expectations((), ()),
+        expect=Expectations(),
     )
     target = BuildTarget(
         variant=probe,

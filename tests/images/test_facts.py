@@ -1,0 +1,118 @@
+"""What each image is: user, environment, labels, contents, absences, size."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+
+import pytest
+
+from conjure_sandbox.catalogue import Variant
+from conjure_sandbox.config import Settings
+from conjure_sandbox.version import package_version
+from tests.images.conftest import Sandbox
+
+pytestmark = pytest.mark.docker
+
+
+def _config(image: str) -> dict[str, object]:
+    out = subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{json .Config}}", image],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(out.stdout))
+
+
+def test_user_workdir_environment_and_labels(image: str, variant: Variant) -> None:
+    config = _config(image)
+    assert config["User"] == "1000:1000"
+    assert config["WorkingDir"] == "/workspace"
+    env = dict(str(item).split("=", 1) for item in config["Env"])  # type: ignore[attr-defined]
+    assert env["PYTHONUNBUFFERED"] == "1"
+    assert env["NODE_ENV"] == "production"
+    labels = dict(config["Labels"])  # type: ignore[call-overload]
+    assert labels["org.opencontainers.image.version"] == package_version()
+    assert labels["org.opencontainers.image.description"] == variant.description
+    for key in ("title", "source", "revision", "created", "licenses", "base.name"):
+        assert labels[f"org.opencontainers.image.{key}"], key
+
+
+def test_promised_and_absent_commands(sandbox: Sandbox, variant: Variant) -> None:
+    names = variant.expect.commands + variant.expect.absent_commands
+    found = sandbox.sh(
+        "; ".join(f"command -v {c} >/dev/null && echo {c}=yes || echo {c}=no" for c in names)
+    )
+    state = dict(line.split("=") for line in found.split())
+    assert {c for c in variant.expect.commands if state[c] != "yes"} == set()
+    assert {c for c in variant.expect.absent_commands if state[c] != "no"} == set()
+
+
+def test_promised_and_absent_python_modules(sandbox: Sandbox, variant: Variant) -> None:
+    names = variant.expect.python_modules + variant.expect.absent_python_modules
+    script = (
+        "import importlib.util, json\n"
+        f"names = {list(names)!r}\n"
+        "print(json.dumps({n: importlib.util.find_spec(n) is not None for n in names}))"
+    )
+    state = json.loads(sandbox.python(script))
+    assert [m for m in variant.expect.python_modules if not state[m]] == []
+    assert [m for m in variant.expect.absent_python_modules if state[m]] == []
+
+
+def test_no_caches_no_apt_lists_no_setuid(sandbox: Sandbox) -> None:
+    assert sandbox.sh("find / -xdev -perm /6000 -type f 2>/dev/null") == ""
+    assert sandbox.sh("find /var/lib/apt/lists -type f ! -name lock 2>/dev/null | wc -l") == "0"
+    assert sandbox.sh("find / -xdev -type d -path '*/.cache/pip' 2>/dev/null") == ""
+    assert sandbox.sh("find /root /home -xdev -name '.npm' 2>/dev/null") == ""
+    assert sandbox.sh("ls /var/cache/apt/archives/*.deb 2>/dev/null | wc -l") == "0"
+
+
+@pytest.mark.registry
+def test_compressed_size_within_budget(image: str, variant: Variant, platform: str) -> None:
+    """Pushed to the loopback registry, the layers' compressed sizes add up within budget."""
+    budget = variant.expect.size_budget_mb
+    assert budget is not None, f"{variant.name} declares no size_budget_mb"
+    registry = Settings.from_env().registry
+    ref = f"{registry}/conjure-sandbox-test/size:{variant.name}"
+    subprocess.run(["docker", "tag", image, ref], check=True)
+    subprocess.run(["docker", "push", "--platform", platform, ref], capture_output=True, check=True)
+    megabytes = compressed_megabytes(
+        registry, f"conjure-sandbox-test/size:{variant.name}", platform
+    )
+    print(f"{variant.name} {platform}: {megabytes:.1f} MB compressed (budget {budget} MB)")
+    assert megabytes <= budget
+
+
+def compressed_megabytes(registry: str, repo_tag: str, platform: str) -> float:
+    repo, tag = repo_tag.rsplit(":", 1)
+    accept = ", ".join(
+        [
+            "application/vnd.oci.image.index.v1+json",
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        ]
+    )
+
+    def get(reference: str) -> dict[str, object]:
+        request = urllib.request.Request(
+            f"http://{registry}/v2/{repo}/manifests/{reference}", headers={"Accept": accept}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return dict(json.load(response))
+
+    manifest = get(tag)
+    if "manifests" in manifest:
+        os_name, arch = platform.split("/")[:2]
+        (entry,) = [
+            m
+            for m in manifest["manifests"]  # type: ignore[attr-defined]
+            if m.get("platform", {}).get("os") == os_name
+            and m.get("platform", {}).get("architecture") == arch
+        ]
+        manifest = get(entry["digest"])
+    layers = manifest["layers"]
+    return sum(int(layer["size"]) for layer in layers) / 1e6  # type: ignore[attr-defined]
