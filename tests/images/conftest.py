@@ -104,10 +104,14 @@ class Sandbox:
     skills: Path
     work: Path
 
-    def sh(self, command: str, *, check: bool = True) -> str:
-        """``docker exec <container> bash -c <command>``: stdout, stripped."""
+    def sh(self, command: str, *, check: bool = True, user: str | None = None) -> str:
+        """``docker exec <container> bash -c <command>``: stdout, stripped.
+
+        ``user="0"`` looks as root, for checks that must see every file.
+        """
+        as_user = ["--user", user] if user else []
         result = subprocess.run(
-            ["docker", "exec", self.container, "bash", "-c", command],
+            ["docker", "exec", *as_user, self.container, "bash", "-c", command],
             capture_output=True,
             text=True,
             check=False,

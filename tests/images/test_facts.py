@@ -63,11 +63,14 @@ def test_promised_and_absent_python_modules(sandbox: Sandbox, variant: Variant) 
 
 
 def test_no_caches_no_apt_lists_no_setuid(sandbox: Sandbox) -> None:
-    assert sandbox.sh("find / -xdev -perm /6000 -type f 2>/dev/null") == ""
-    assert sandbox.sh("find /var/lib/apt/lists -type f ! -name lock 2>/dev/null | wc -l") == "0"
-    assert sandbox.sh("find / -xdev -type d -path '*/.cache/pip' 2>/dev/null") == ""
-    assert sandbox.sh("find /root /home -xdev -name '.npm' 2>/dev/null") == ""
-    assert sandbox.sh("ls /var/cache/apt/archives/*.deb 2>/dev/null | wc -l") == "0"
+    def as_root(command: str) -> str:
+        return sandbox.sh(command, user="0")
+
+    assert as_root("find / -xdev -perm /6000 -type f") == ""
+    assert as_root("find /var/lib/apt/lists -type f ! -name lock | wc -l") == "0"
+    assert as_root("find / -xdev -type d -path '*/.cache/pip'") == ""
+    assert as_root("find /root /home -xdev -name .npm") == ""
+    assert as_root("find /var/cache/apt -name '*.deb' | wc -l") == "0"
 
 
 @pytest.mark.registry
@@ -78,7 +81,9 @@ def test_compressed_size_within_budget(image: str, variant: Variant, platform: s
     registry = Settings.from_env().registry
     ref = f"{registry}/conjure-sandbox-test/size:{variant.name}"
     subprocess.run(["docker", "tag", image, ref], check=True)
-    subprocess.run(["docker", "push", "--platform", platform, ref], capture_output=True, check=True)
+    # The test image holds only ``platform``; engines before API 1.46 lack push --platform.
+    pushed = subprocess.run(["docker", "push", ref], capture_output=True, text=True, check=False)
+    assert pushed.returncode == 0, pushed.stderr
     megabytes = compressed_megabytes(
         registry, f"conjure-sandbox-test/size:{variant.name}", platform
     )
