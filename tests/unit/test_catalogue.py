@@ -72,3 +72,34 @@ def test_select_keeps_catalogue_order_and_drops_repeats() -> None:
 def test_missing_catalogue_says_where(tmp_path: Path) -> None:
     with pytest.raises(SandboxError, match="no variant catalogue at"):
         load_catalogue(tmp_path)
+
+
+def test_expectations_encode_the_absences_between_variants() -> None:
+    catalogue = load_catalogue(docker_dir())
+    full, python, node, minimal = (catalogue.get(n).expect for n in catalogue.names)
+    assert set(python.python_modules) == set(full.python_modules)
+    assert {"node", "npm"} <= set(python.absent_commands)
+    assert "pandas" in node.absent_python_modules
+    assert {"node", "npm"} <= set(minimal.absent_commands)
+    assert "pandas" in minimal.absent_python_modules
+    assert full.has(commands=("node", "java"), modules=("pandas", "tabula"))
+    assert not node.has(modules=("pandas",))
+    for expect in (full, python, node, minimal):
+        assert "python3" in expect.commands  # the executor edits files with python3 -c
+        assert expect.size_budget_mb is not None
+
+
+def test_the_lock_file_pins_every_requirement_with_hashes() -> None:
+    lock = (docker_dir() / "requirements.lock").read_text()
+    wanted = [
+        line.strip().lower()
+        for line in (docker_dir() / "requirements.in").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    lines = lock.splitlines()
+    pins = [i for i, line in enumerate(lines) if "==" in line and not line.startswith(" ")]
+    pinned = {lines[i].split("==")[0].lower() for i in pins}
+    assert set(wanted) <= pinned
+    assert "pdfkit" not in pinned  # replaced by weasyprint: wkhtmltopdf is gone from Debian 13
+    unhashed = [lines[i] for i in pins if not lines[i + 1].lstrip().startswith("--hash=sha256:")]
+    assert unhashed == []
