@@ -129,13 +129,8 @@ def build_images(
     version = package_version()
     provenance = read_provenance(version, catalogue.docker_dir.parent)
     ca_bundle = resolve_ca_bundle(settings.ca_bundle)
-    if client is None:
-        from python_on_whales import docker
-
-        client = docker
-    engine = client
-    host = host_platform()
-    wanted = platforms or (() if push or load is False else (host,))
+    engine = client or _default_client()
+    wanted = platforms or (() if push or load is False else (host_platform(),))
     facts = prerequisites.probe(engine, builder)
     prerequisites.check_platforms(facts, wanted or {p for v in selected for p in v.platforms})
     explicit = base is not None or settings.base != "upstream"
@@ -167,6 +162,12 @@ def build_images(
     if dry_run:
         return plan, []
     return plan, [run_target(engine, t, builder, log) for t in plan.targets]
+
+
+def _default_client() -> DockerClient:
+    from python_on_whales import docker
+
+    return docker
 
 
 def _pullable(client: DockerClient, ref: str) -> bool:
