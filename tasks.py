@@ -35,6 +35,7 @@ def _user_errors(step: Callable[[], T]) -> T:
         "base": "base image reference (default: CONJURE_BASE, else debian:trixie-slim)",
         "no_cache": "ignore cached layers",
         "builder": "a buildx builder other than the default",
+        "jobs": "variants to build at once (default 0: all)",
         "ca_bundle": "extra CA bundle (PEM) for pip/npm/curl in RUN steps; 'none' to pass none",
         "dry_run": "print the plan and the buildx commands, build nothing",
     },
@@ -51,6 +52,7 @@ def build(
     no_cache: bool = False,
     builder: str | None = None,
     ca_bundle: str | None = None,
+    jobs: int = 0,
     dry_run: bool = False,
 ) -> None:
     """Build sandbox image variants with docker buildx."""
@@ -77,6 +79,7 @@ def build(
             base=base,
             cache=not no_cache,
             builder=builder,
+            jobs=jobs,
             dry_run=dry_run,
         )
         if dry_run:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
+import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,12 +33,21 @@ Log = Callable[[str], None]
 FAILURE_TAIL = 15
 
 
+# In buildx's plain progress, Dockerfile steps are the vertices named like
+# "#7 [stage-0 3/7] RUN ..." or "#9 [linux/arm64 python-env 2/3] RUN ...".
+_STEP = re.compile(r"^#(\d+) \[[^\]]*\d+/\d+\] ")
+_CACHED = re.compile(r"^#(\d+) CACHED$")
+
+
 @dataclass(frozen=True)
 class BuildResult:
     variant: str
     platforms: tuple[str, ...]
     seconds: float
     error: str | None = None
+    digest: str | None = None
+    cached_steps: int = 0
+    total_steps: int = 0
 
     @property
     def ok(self) -> bool:
@@ -65,6 +79,13 @@ def read_provenance(
     )
 
 
+def count_steps(lines: list[str]) -> tuple[int, int]:
+    """(cached, total) Dockerfile steps in a plain-progress build log."""
+    steps = {m.group(1) for m in map(_STEP.match, lines) if m}
+    cached = {m.group(1) for m in map(_CACHED.match, lines) if m}
+    return len(steps & cached), len(steps)
+
+
 def run_target(
     client: DockerClient, target: BuildTarget, builder: str | None, log: Log
 ) -> BuildResult:
@@ -76,7 +97,9 @@ def run_target(
 
     name = target.variant.name
     tail: deque[str] = deque(maxlen=FAILURE_TAIL)
+    seen: list[str] = []
     started = time.monotonic()
+    metadata = Path(tempfile.mkstemp(prefix=f"conjure-{name}-", suffix=".json")[1])
     try:
         lines = client.buildx.build(
             target.context,
@@ -90,6 +113,7 @@ def run_target(
             load=target.load,
             push=target.push,
             builder=builder,
+            metadata_file=metadata,
             progress="plain",
             stream_logs=True,
         )
@@ -97,11 +121,41 @@ def run_target(
         for raw in cast("Iterator[str]", lines):
             line = raw.rstrip("\n")
             tail.append(line)
+            seen.append(line)
             log(f"[{name}] {line}")
     except DockerException as error:
         reason = "\n".join(tail) or str(error)
         return BuildResult(name, target.platforms, time.monotonic() - started, reason)
-    return BuildResult(name, target.platforms, time.monotonic() - started)
+    finally:
+        written = metadata.read_text() if metadata.exists() else ""
+        metadata.unlink(missing_ok=True)
+    cached, total = count_steps(seen)
+    digest = json.loads(written).get("containerimage.digest") if written.strip() else None
+    return BuildResult(
+        name,
+        target.platforms,
+        time.monotonic() - started,
+        digest=digest,
+        cached_steps=cached,
+        total_steps=total,
+    )
+
+
+def run_plan(plan: BuildPlan, client: DockerClient, log: Log, jobs: int = 0) -> list[BuildResult]:
+    """Build every target, ``jobs`` at a time (0: all at once), results in plan order.
+
+    Concurrent builds on one BuildKit share the steps they have in common.
+    """
+    lock = threading.Lock()
+
+    def locked(line: str) -> None:
+        with lock:
+            log(line)
+
+    workers = jobs or len(plan.targets) or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(run_target, client, t, plan.builder, locked) for t in plan.targets]
+        return [f.result() for f in futures]
 
 
 def build_images(
@@ -115,6 +169,7 @@ def build_images(
     base: str | None = None,
     cache: bool = True,
     builder: str | None = None,
+    jobs: int = 0,
     dry_run: bool = False,
     client: DockerClient | None = None,
     log: Log = print,
@@ -161,7 +216,7 @@ def build_images(
         prerequisites.check_load(facts, target.platforms, target.load)
     if dry_run:
         return plan, []
-    return plan, [run_target(engine, t, builder, log) for t in plan.targets]
+    return plan, run_plan(plan, engine, log, jobs)
 
 
 def _default_client() -> DockerClient:
@@ -188,10 +243,17 @@ def host_platform() -> str:
 
 def summary(results: list[BuildResult]) -> list[str]:
     """A table of results, then each failure's log tail."""
-    lines = [f"{'variant':<10} {'platforms':<26} {'seconds':>8}  result"]
+    lines = [
+        f"{'variant':<10} {'platforms':<26} {'digest':<19} {'seconds':>8} {'cached':>7}  result"
+    ]
     for r in results:
+        digest = r.digest[:19] if r.digest else "-"
+        cached = f"{r.cached_steps}/{r.total_steps}"
         result = "ok" if r.ok else "FAILED"
-        lines.append(f"{r.variant:<10} {','.join(r.platforms):<26} {r.seconds:>8.1f}  {result}")
+        lines.append(
+            f"{r.variant:<10} {','.join(r.platforms):<26} {digest:<19} {r.seconds:>8.1f} "
+            f"{cached:>7}  {result}"
+        )
     for r in results:
         if not r.ok:
             lines.append(f"--- {r.variant} failed; last lines of its log:")

@@ -81,3 +81,21 @@ def test_build_metadata_cannot_become_a_tag() -> None:
     bad = Provenance(version="0.1.0+build.7", revision="r", created="c")
     with pytest.raises(SandboxError, match="build metadata"):
         _plan(provenance=bad)
+
+
+def test_cached_and_total_steps_come_from_the_plain_progress_log() -> None:
+    from conjure_sandbox.build import count_steps
+
+    log = [
+        "#1 [internal] load build definition from Dockerfile",
+        "#5 [stage-0 1/4] FROM docker.io/library/base",
+        "#5 CACHED",
+        "#6 [stage-0 2/4] RUN apt-get update",
+        "#6 CACHED",
+        "#7 [linux/arm64 python-env 2/3] RUN pip install",
+        "#7 0.512 Collecting six",
+        "#8 [stage-0 4/4] WORKDIR /workspace",
+        "#8 DONE 0.0s",
+        "#9 exporting to image",
+    ]
+    assert count_steps(log) == (2, 4)
