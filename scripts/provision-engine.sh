@@ -166,7 +166,7 @@ YML
   wait_for "registry" 30 registry_answers
 }
 
-arm64_offered() { docker buildx inspect 2>/dev/null | grep -q 'linux/arm64'; }
+arm64_offered() { docker buildx inspect --bootstrap 2>/dev/null | grep -q 'linux/arm64'; }
 
 main() {
   command -v apt-get >/dev/null || die "this script provisions Debian hosts; elsewhere install Docker >= 26 with buildx yourself"
