@@ -35,7 +35,8 @@ FAILURE_TAIL = 15
 
 # In buildx's plain progress, Dockerfile steps are the vertices named like
 # "#7 [stage-0 3/7] RUN ..." or "#9 [linux/arm64 python-env 2/3] RUN ...".
-_STEP = re.compile(r"^#(\d+) \[[^\]]*\d+/\d+\] ")
+# FROM is left out: resolving a base reports DONE or CACHED by where it was found.
+_STEP = re.compile(r"^#(\d+) \[[^\]]*\d+/\d+\] (?!FROM )")
 _CACHED = re.compile(r"^#(\d+) CACHED$")
 
 
