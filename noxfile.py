@@ -69,6 +69,9 @@ def test_images(session: nox.Session, variant: str) -> None:
 def test_images_arm64(session: nox.Session, variant: str) -> None:
     """Build one variant for linux/arm64 (QEMU here) and run the executor contract on it."""
     _install(session)
+    # A cold arm64 build under QEMU can outlast the default 30-minute per-test timeout.
     _pytest(
-        session, "tests/images", f"--variant={variant}", "--platform=linux/arm64", "-m", "contract"
+        session,
+        *("tests/images", f"--variant={variant}", "--platform=linux/arm64"),
+        *("-m", "contract", "--timeout=3600"),
     )
