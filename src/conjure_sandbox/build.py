@@ -9,7 +9,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -97,10 +96,10 @@ def run_target(
     from python_on_whales.exceptions import DockerException
 
     name = target.variant.name
-    tail: deque[str] = deque(maxlen=FAILURE_TAIL)
     seen: list[str] = []
     started = time.monotonic()
-    metadata = Path(tempfile.mkstemp(prefix=f"conjure-{name}-", suffix=".json")[1])
+    scratch = tempfile.TemporaryDirectory(prefix=f"conjure-{name}-")
+    metadata = Path(scratch.name) / "metadata.json"
     try:
         lines = client.buildx.build(
             target.context,
@@ -121,15 +120,14 @@ def run_target(
         # With stream_logs=True python-on-whales returns an iterator of log lines.
         for raw in cast("Iterator[str]", lines):
             line = raw.rstrip("\n")
-            tail.append(line)
             seen.append(line)
             log(f"[{name}] {line}")
     except DockerException as error:
-        reason = "\n".join(tail) or str(error)
+        reason = "\n".join(seen[-FAILURE_TAIL:]) or str(error)
         return BuildResult(name, target.platforms, time.monotonic() - started, reason)
     finally:
         written = metadata.read_text() if metadata.exists() else ""
-        metadata.unlink(missing_ok=True)
+        scratch.cleanup()
     cached, total = count_steps(seen)
     digest = json.loads(written).get("containerimage.digest") if written.strip() else None
     return BuildResult(

@@ -92,11 +92,11 @@ def test_base_image_missing() -> None:
 
 
 def test_unpullable_upstream_falls_back_to_the_local_base_loudly(local_base: str) -> None:
-    env = {"CONJURE_UPSTREAM_BASE": "127.0.0.1:9/nowhere/debian:trixie-slim"}
-    env.pop("CONJURE_BASE", None)
-    result = run_invoke(
-        "build", "--variant", "minimal", "--dry-run", env={**env, "CONJURE_BASE": "upstream"}
-    )
+    env = {
+        "CONJURE_BASE": "upstream",
+        "CONJURE_UPSTREAM_BASE": "127.0.0.1:9/nowhere/debian:trixie-slim",
+    }
+    result = run_invoke("build", "--variant", "minimal", "--dry-run", env=env)
     assert result.returncode == 0, result.stderr
     assert "WARNING: base image 127.0.0.1:9/nowhere/debian:trixie-slim cannot be pulled" in (
         result.stdout
