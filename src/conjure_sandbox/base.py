@@ -304,6 +304,20 @@ def choose_base(
     return local_base
 
 
+def remote_exists(ref: str) -> bool:
+    """Whether a registry serves ``ref`` (a plain CLI call: no python-on-whales import needed)."""
+    try:
+        out = subprocess.run(
+            ["docker", "buildx", "imagetools", "inspect", "--raw", ref],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0
+
+
 def make_base(plan: BasePlan, *, dry_run: bool = False, log: Callable[[str], None] = print) -> None:
     """``invoke base``: print the plan, check what it needs, then build unless ``dry_run``."""
     from python_on_whales import docker

@@ -16,13 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from conjure_sandbox import prerequisites
-from conjure_sandbox.base import choose_base
+from conjure_sandbox import prerequisites, uptodate
+from conjure_sandbox.base import choose_base, remote_exists
 from conjure_sandbox.cabundle import resolve_ca_bundle
+from conjure_sandbox.cache import parse_cache, spec_fields
 from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.errors import SandboxError
-from conjure_sandbox.plan import BuildPlan, BuildTarget, Provenance, plan_build
+from conjure_sandbox.plan import BuildPlan, BuildTarget, Provenance, plan_build, target_tags
+from conjure_sandbox.tags import parse_version
 from conjure_sandbox.version import package_version
 
 if TYPE_CHECKING:
@@ -48,6 +50,9 @@ class BuildResult:
     digest: str | None = None
     cached_steps: int = 0
     total_steps: int = 0
+    up_to_date: bool = False
+    # Compressed bytes per platform, known for pushed images.
+    sizes: tuple[tuple[str, int], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -87,9 +92,13 @@ def count_steps(lines: list[str]) -> tuple[int, int]:
 
 
 def run_target(
-    client: DockerClient, target: BuildTarget, builder: str | None, log: Log
+    client: DockerClient,
+    target: BuildTarget,
+    builder: str | None,
+    log: Log,
+    progress: str = "plain",
 ) -> BuildResult:
-    """Build one variant, streaming its log prefixed with its name.
+    """Build one variant, streaming its log prefixed with its name (``quiet``: start and end only).
 
     A failure keeps the log's last lines: the exception alone carries no reason.
     """
@@ -98,6 +107,8 @@ def run_target(
     name = target.variant.name
     seen: list[str] = []
     started = time.monotonic()
+    if progress == "quiet":
+        log(f"[{name}] building {', '.join(target.platforms)}")
     scratch = tempfile.TemporaryDirectory(prefix=f"conjure-{name}-")
     metadata = Path(scratch.name) / "metadata.json"
     try:
@@ -110,6 +121,9 @@ def run_target(
             labels=dict(target.labels),
             secrets=list(target.secrets),
             cache=target.cache,
+            cache_from=[spec_fields(spec) for spec in target.cache_from] or None,
+            cache_to=spec_fields(target.cache_to[0]) if target.cache_to else None,
+            provenance=spec_fields(target.provenance) if target.provenance else None,
             load=target.load,
             push=target.push,
             builder=builder,
@@ -121,15 +135,21 @@ def run_target(
         for raw in cast("Iterator[str]", lines):
             line = raw.rstrip("\n")
             seen.append(line)
-            log(f"[{name}] {line}")
+            if progress != "quiet":
+                log(f"[{name}] {line}")
     except DockerException as error:
         reason = "\n".join(seen[-FAILURE_TAIL:]) or str(error)
+        if progress == "quiet":
+            log(f"[{name}] FAILED after {time.monotonic() - started:.1f}s")
         return BuildResult(name, target.platforms, time.monotonic() - started, reason)
     finally:
         written = metadata.read_text() if metadata.exists() else ""
         scratch.cleanup()
     cached, total = count_steps(seen)
     digest = json.loads(written).get("containerimage.digest") if written.strip() else None
+    sizes = compressed_sizes(client, f"{target.tags[0]}@{digest}") if target.push and digest else ()
+    if progress == "quiet":
+        log(f"[{name}] done in {time.monotonic() - started:.1f}s")
     return BuildResult(
         name,
         target.platforms,
@@ -137,10 +157,34 @@ def run_target(
         digest=digest,
         cached_steps=cached,
         total_steps=total,
+        sizes=sizes,
     )
 
 
-def run_plan(plan: BuildPlan, client: DockerClient, log: Log, jobs: int = 0) -> list[BuildResult]:
+def compressed_sizes(client: DockerClient, ref: str) -> tuple[tuple[str, int], ...]:
+    """Each platform's compressed size (config and layers) as the registry holds it."""
+    from python_on_whales.exceptions import DockerException
+
+    name = ref.split("@", 1)[0]
+    sizes = []
+    try:
+        index = client.buildx.imagetools.inspect(ref)
+        for entry in index.manifests or ():
+            platform = entry.platform
+            if not platform or platform.os == "unknown":  # an attestation manifest
+                continue
+            manifest = client.buildx.imagetools.inspect(f"{name}@{entry.digest}")
+            layers = sum(layer.size or 0 for layer in manifest.layers or ())
+            config = manifest.config.size or 0 if manifest.config else 0
+            sizes.append((f"{platform.os}/{platform.architecture}", layers + config))
+    except DockerException:
+        return ()
+    return tuple(sizes)
+
+
+def run_plan(
+    plan: BuildPlan, client: DockerClient, log: Log, jobs: int = 0, progress: str = "plain"
+) -> list[BuildResult]:
     """Build every target, ``jobs`` at a time (0: all at once), results in plan order.
 
     Concurrent builds on one BuildKit share the steps they have in common.
@@ -153,7 +197,9 @@ def run_plan(plan: BuildPlan, client: DockerClient, log: Log, jobs: int = 0) -> 
 
     workers = jobs or len(plan.targets) or 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_target, client, t, plan.builder, locked) for t in plan.targets]
+        futures = [
+            pool.submit(run_target, client, t, plan.builder, locked, progress) for t in plan.targets
+        ]
         return [f.result() for f in futures]
 
 
@@ -165,36 +211,51 @@ def build_images(
     load: bool | None = None,
     push: bool = False,
     tag: str | None = None,
+    version: str | None = None,
     base: str | None = None,
     cache: bool = True,
+    cache_store: str | None = None,
     builder: str | None = None,
     jobs: int = 0,
+    progress: str = "plain",
     dry_run: bool = False,
     client: DockerClient | None = None,
     log: Log = print,
 ) -> tuple[BuildPlan, list[BuildResult]]:
-    """Check prerequisites, plan, and build unless ``dry_run``.
+    """Check prerequisites, plan, and build unless ``dry_run`` or nothing changed.
 
     A failing variant does not stop the others: failures come back as results.
     """
+    if progress not in PROGRESS:
+        raise SandboxError(f"unknown --progress {progress!r}", f"use one of {', '.join(PROGRESS)}")
     catalogue = load_catalogue(docker_dir())
     selected = catalogue.select(variants)
     prerequisites.check_dockerfiles(v.dockerfile for v in selected)
-    version = package_version()
+    version = str(parse_version(version)) if version else package_version()
     provenance = read_provenance(version, catalogue.docker_dir.parent)
     ca_bundle = resolve_ca_bundle(settings.ca_bundle)
-    engine = client or _default_client()
+    store = parse_cache(settings.cache if cache_store is None else cache_store)
     wanted = platforms or (() if push or load is False else (host_platform(),))
-    facts = prerequisites.probe(engine, builder)
-    prerequisites.check_platforms(facts, wanted or {p for v in selected for p in v.platforms})
-    explicit = base is not None or settings.base != "upstream"
+    wanted_base = base or settings.base_image
+    tags = [t for v in selected for t in target_tags(v, settings.image, version, tag)]
+    # One cheap query answers both "which base?" and "is anything out of date?".
+    known = uptodate.local_images([wanted_base, settings.local_base, *tags])
+    engine_client: list[DockerClient] = [client] if client else []
+
+    def engine() -> DockerClient:
+        if not engine_client:
+            engine_client.append(_default_client())
+        return engine_client[0]
+
+    if known is None:
+        prerequisites.probe(engine(), builder)  # raises the engine's own one-line error
     base_ref = choose_base(
-        wanted=base or settings.base_image,
+        wanted=wanted_base,
         local_base=settings.local_base,
-        explicit=explicit,
+        explicit=base is not None or settings.base != "upstream",
         publishing=push,
-        is_present=lambda ref: prerequisites.image_present(engine, ref),
-        is_pullable=lambda ref: _pullable(engine, ref),
+        is_present=lambda ref: ref in known if known is not None else _present(engine(), ref),
+        is_pullable=remote_exists,
         warn=log,
     )
     plan = plan_build(
@@ -209,13 +270,28 @@ def build_images(
         tag=tag,
         ca_bundle=ca_bundle,
         cache=cache,
+        cache_store=store,
         builder=builder,
+        context_digest=uptodate.context_digest(catalogue.docker_dir),
+        base_id=known[base_ref].id if known and base_ref in known else "",
     )
+    if not dry_run and known and all(uptodate.is_current(t, known) for t in plan.targets):
+        return plan, [
+            BuildResult(
+                t.variant.name, t.platforms, 0.0, digest=known[t.tags[0]].id, up_to_date=True
+            )
+            for t in plan.targets
+        ]
+    facts = prerequisites.probe(engine(), builder)
+    prerequisites.check_platforms(facts, wanted or {p for v in selected for p in v.platforms})
     for target in plan.targets:
         prerequisites.check_load(facts, target.platforms, target.load)
     if dry_run:
         return plan, []
-    return plan, run_plan(plan, engine, log, jobs)
+    return plan, run_plan(plan, engine(), log, jobs, progress)
+
+
+PROGRESS = ("plain", "quiet")
 
 
 def _default_client() -> DockerClient:
@@ -224,14 +300,8 @@ def _default_client() -> DockerClient:
     return docker
 
 
-def _pullable(client: DockerClient, ref: str) -> bool:
-    from python_on_whales.exceptions import DockerException
-
-    try:
-        client.buildx.imagetools.inspect(ref)
-    except DockerException:
-        return False
-    return True
+def _present(client: DockerClient, ref: str) -> bool:
+    return prerequisites.image_present(client, ref)
 
 
 def host_platform() -> str:
@@ -243,15 +313,18 @@ def host_platform() -> str:
 def summary(results: list[BuildResult]) -> list[str]:
     """A table of results, then each failure's log tail."""
     lines = [
-        f"{'variant':<10} {'platforms':<26} {'digest':<19} {'seconds':>8} {'cached':>7}  result"
+        f"{'variant':<10} {'platforms':<24} {'digest':<19} {'MB':>13} {'seconds':>8} "
+        f"{'cached':>7}  result"
     ]
     for r in results:
         digest = r.digest[:19] if r.digest else "-"
-        cached = f"{r.cached_steps}/{r.total_steps}"
-        result = "ok" if r.ok else "FAILED"
+        # Compressed sizes are known once pushed; a loaded image's are not.
+        size = "/".join(f"{n / 1e6:.1f}" for _, n in r.sizes) or "-"
+        cached = "-" if r.up_to_date else f"{r.cached_steps}/{r.total_steps}"
+        result = "up to date" if r.up_to_date else "ok" if r.ok else "FAILED"
         lines.append(
-            f"{r.variant:<10} {','.join(r.platforms):<26} {digest:<19} {r.seconds:>8.1f} "
-            f"{cached:>7}  {result}"
+            f"{r.variant:<10} {','.join(r.platforms):<24} {digest:<19} {size:>13} "
+            f"{r.seconds:>8.1f} {cached:>7}  {result}"
         )
     for r in results:
         if not r.ok:

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from conjure_sandbox.cache import DEFAULT_CACHE_DIR
+
 DEFAULT_IMAGE = "ghcr.io/holsee/conjure-sandbox"
 UPSTREAM_BASE = "debian:trixie-slim"
 LOCAL_BASE = "conjure-sandbox/base:trixie-slim"
@@ -50,6 +52,8 @@ class Settings:
     # A path, "auto" (the host's system bundle when there is one) or "none".
     ca_bundle: str = "auto"
     mirror: str = DEBIAN_MIRROR
+    # Build cache between runs: a directory, a registry repository, or "none" (see cache.py).
+    cache: str = str(DEFAULT_CACHE_DIR)
 
     @property
     def base_image(self) -> str:
@@ -75,4 +79,5 @@ class Settings:
             registry=env.get("CONJURE_REGISTRY", LOOPBACK_REGISTRY),
             ca_bundle=env.get("CONJURE_CA_BUNDLE", "auto"),
             mirror=env.get("CONJURE_DEBIAN_MIRROR", DEBIAN_MIRROR),
+            cache=env.get("CONJURE_CACHE", str(DEFAULT_CACHE_DIR)),
         )

@@ -7,13 +7,15 @@ exactly what a real build does.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from conjure_sandbox.cabundle import secret_spec
+from conjure_sandbox.cache import NO_CACHE_STORE, CacheStore
 from conjure_sandbox.catalogue import Catalogue, Variant
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.tags import version_tag
+from conjure_sandbox.uptodate import INPUTS_LABEL, inputs_digest
 
 SOURCE_URL = "https://github.com/holsee/conjure-sandbox"
 LICENSE = "MIT"
@@ -42,6 +44,15 @@ class BuildTarget:
     load: bool = False
     push: bool = False
     cache: bool = True
+    cache_from: tuple[str, ...] = ()
+    cache_to: tuple[str, ...] = ()
+    # Attached to pushed images only: a loaded image keeps no attestation.
+    provenance: str = ""
+
+    @property
+    def inputs(self) -> str:
+        """The digest of what this image is built from (see ``uptodate``)."""
+        return dict(self.labels).get(INPUTS_LABEL, "")
 
     def buildx_argv(self, builder: str | None = None) -> list[str]:
         """The equivalent ``docker buildx build`` command line."""
@@ -57,6 +68,12 @@ class BuildTarget:
             argv += ["--label", f"{key}={value}"]
         for secret in self.secrets:
             argv += ["--secret", secret]
+        for spec in self.cache_from:
+            argv += ["--cache-from", spec]
+        for spec in self.cache_to:
+            argv += ["--cache-to", spec]
+        if self.provenance:
+            argv += ["--provenance", self.provenance]
         if not self.cache:
             argv.append("--no-cache")
         if self.load:
@@ -75,10 +92,35 @@ class BuildPlan:
     def describe(self) -> list[str]:
         lines = list(self.notes)
         for target in self.targets:
-            lines.append(f"{target.variant.name}: {', '.join(target.platforms)}")
-            lines.extend(f"  tag {tag}" for tag in target.tags)
+            output = "push" if target.push else "load" if target.load else "build cache only"
+            lines.append(f"{target.variant.name}: {', '.join(target.platforms)} ({output})")
+            lines.extend(f"  tag        {tag}" for tag in target.tags)
+            lines.extend(f"  build-arg  {key}={value}" for key, value in target.build_args)
+            lines.extend(f"  cache-from {spec}" for spec in target.cache_from)
+            lines.extend(f"  cache-to   {spec}" for spec in target.cache_to)
             lines.append("  $ " + shlex.join(target.buildx_argv(self.builder)))
         return lines
+
+    def bake_definition(self) -> dict[str, object]:
+        """The same plan as a ``docker buildx bake`` JSON file: the benchmark's reference."""
+        targets: dict[str, object] = {}
+        for t in self.targets:
+            output = ["type=registry"] if t.push else ["type=docker"] if t.load else []
+            targets[t.variant.name] = {
+                "context": str(t.context),
+                "dockerfile": str(t.variant.dockerfile),
+                "platforms": list(t.platforms),
+                "tags": list(t.tags),
+                "args": dict(t.build_args),
+                "labels": dict(t.labels),
+                "secret": list(t.secrets),
+                "cache-from": list(t.cache_from),
+                "cache-to": list(t.cache_to),
+                "attest": [f"type=provenance,{t.provenance}"] if t.provenance else [],
+                "no-cache": not t.cache,
+                "output": output,
+            }
+        return {"group": {"default": {"targets": list(targets)}}, "target": targets}
 
 
 def labels_for(variant: Variant, provenance: Provenance, base: str) -> tuple[tuple[str, str], ...]:
@@ -97,6 +139,11 @@ def labels_for(variant: Variant, provenance: Provenance, base: str) -> tuple[tup
     )
 
 
+def target_tags(variant: Variant, image: str, version: str, tag: str | None) -> tuple[str, ...]:
+    """``<image>:<version>[-variant]``, or the ``--tag`` prefix with the variant's suffix."""
+    return (f"{tag}{variant.tag_suffix}",) if tag else (version_tag(image, version, variant),)
+
+
 def plan_build(
     catalogue: Catalogue,
     *,
@@ -110,36 +157,37 @@ def plan_build(
     tag: str | None = None,
     ca_bundle: Path | None = None,
     cache: bool = True,
+    cache_store: CacheStore = NO_CACHE_STORE,
     builder: str | None = None,
+    context_digest: str = "",
+    base_id: str = "",
 ) -> BuildPlan:
-    """Settle every variant's platforms, tags, arguments and outputs.
+    """Settle every variant's platforms, tags, arguments, caches and outputs.
 
     ``platforms`` empty means each variant's catalogue platforms; ``load``
-    defaults to true for a single platform when not pushing.
+    defaults to true for a single platform when not pushing. ``cache`` false
+    ignores every cached step (``--no-cache``) but still exports a fresh cache.
     """
     if load and push:
         raise SandboxError("--load and --push exclude each other", "pick one")
     targets = []
     for variant in catalogue.select(variants):
-        wanted = platforms or variant.platforms
-        loading = (len(wanted) == 1 and not push) if load is None else load
-        tags = (
-            (f"{tag}{variant.tag_suffix}",)
-            if tag
-            else (version_tag(image, provenance.version, variant),)
+        wanted = tuple(platforms or variant.platforms)
+        target = BuildTarget(
+            variant=variant,
+            context=catalogue.docker_dir,
+            platforms=wanted,
+            tags=target_tags(variant, image, provenance.version, tag),
+            build_args=(("BASE", base),),
+            labels=labels_for(variant, provenance, base),
+            secrets=(secret_spec(ca_bundle),) if ca_bundle else (),
+            load=(len(wanted) == 1 and not push) if load is None else load,
+            push=push,
+            cache=cache,
+            cache_from=cache_store.imports(variant.name, wanted) if cache else (),
+            cache_to=cache_store.exports(variant.name, wanted),
+            provenance="mode=max" if push else "",
         )
-        targets.append(
-            BuildTarget(
-                variant=variant,
-                context=catalogue.docker_dir,
-                platforms=tuple(wanted),
-                tags=tags,
-                build_args=(("BASE", base),),
-                labels=labels_for(variant, provenance, base),
-                secrets=(secret_spec(ca_bundle),) if ca_bundle else (),
-                load=loading,
-                push=push,
-                cache=cache,
-            )
-        )
+        inputs = inputs_digest(context_digest, target.buildx_argv(), base_id)
+        targets.append(replace(target, labels=(*target.labels, (INPUTS_LABEL, inputs))))
     return BuildPlan(targets=tuple(targets), builder=builder)

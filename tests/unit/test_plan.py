@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from conjure_sandbox.cache import CacheStore
 from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.config import docker_dir
 from conjure_sandbox.errors import SandboxError
@@ -99,3 +100,54 @@ def test_cached_and_total_steps_come_from_the_plain_progress_log() -> None:
         "#9 exporting to image",
     ]
     assert count_steps(log) == (1, 3)
+
+
+def test_cache_scopes_appear_in_the_plan_and_the_command_line() -> None:
+    store = CacheStore("local", "/c")
+    target = _plan(variants=("node",), platforms=("linux/arm64",), cache_store=store).targets[0]
+    argv = target.buildx_argv()
+    assert argv[argv.index("--cache-from") + 1] == "type=local,src=/c/node/linux-arm64"
+    assert argv[argv.index("--cache-to") + 1] == "type=local,dest=/c/node/linux-arm64,mode=max"
+    described = "\n".join(_plan(variants=("node",), cache_store=store).describe())
+    assert "cache-to   type=local,dest=/c/node/linux-amd64+linux-arm64,mode=max" in described
+
+
+def test_no_cache_imports_nothing_but_still_exports() -> None:
+    store = CacheStore("local", "/c")
+    target = _plan(variants=("minimal",), cache=False, cache_store=store).targets[0]
+    assert target.cache_from == ()
+    assert len(target.cache_to) == 1
+
+
+def test_pushed_images_get_a_provenance_attestation_loaded_ones_do_not() -> None:
+    pushed = _plan(variants=("minimal",), push=True).targets[0]
+    argv = pushed.buildx_argv()
+    assert argv[argv.index("--provenance") + 1] == "mode=max"
+    assert "--provenance" not in _plan(variants=("minimal",)).targets[0].buildx_argv()
+
+
+def test_inputs_digest_follows_context_base_and_command_line() -> None:
+    def inputs(**options: object) -> str:
+        merged = {"variants": ("minimal",), "platforms": ("linux/amd64",), **options}
+        return str(_plan(**merged).targets[0].inputs)
+
+    first = inputs(context_digest="c1", base_id="b1")
+    assert first.startswith("sha256:")
+    assert first == inputs(context_digest="c1", base_id="b1")
+    assert first != inputs(context_digest="c2", base_id="b1")
+    assert first != inputs(context_digest="c1", base_id="b2")
+    assert first != inputs(context_digest="c1", base_id="b1", tag="other/name:x")
+    assert first != inputs(context_digest="c1", base_id="b1", platforms=("linux/arm64",))
+
+
+def test_bake_definition_mirrors_the_plan() -> None:
+    plan = _plan(platforms=("linux/amd64",), cache_store=CacheStore("local", "/c"))
+    bake = plan.bake_definition()
+    assert bake["group"] == {"default": {"targets": ["full", "python", "node", "minimal"]}}
+    minimal = bake["target"]["minimal"]  # type: ignore[index]
+    target = plan.targets[3]
+    assert minimal["tags"] == list(target.tags)
+    assert minimal["labels"] == dict(target.labels)
+    assert minimal["cache-to"] == list(target.cache_to)
+    assert minimal["output"] == ["type=docker"]
+    assert minimal["dockerfile"] == str(target.variant.dockerfile)

@@ -1,0 +1,90 @@
+"""Where build caches live between runs and machines, one scope per variant and platform set.
+
+Pure: turns the ``--cache`` value into buildx ``--cache-from``/``--cache-to``
+specs. Each variant and platform set writes its own scope, so variants built
+in parallel never overwrite one another's cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from conjure_sandbox.errors import SandboxError
+
+DEFAULT_CACHE_DIR = Path("~/.cache/conjure-sandbox/buildx")
+
+
+@dataclass(frozen=True)
+class CacheStore:
+    """A local directory, a registry repository, or nothing beyond the builder's own cache."""
+
+    kind: Literal["local", "registry", "none"]
+    location: str = ""
+
+    def scope(self, variant: str, platforms: tuple[str, ...]) -> str:
+        """The directory or registry tag holding one variant's cache for these platforms."""
+        slug = "+".join(p.replace("/", "-") for p in platforms)
+        if self.kind == "local":
+            return str(Path(self.location) / variant / slug)
+        return f"{self.location}:{variant}-{slug.replace('+', '_')}"
+
+    def _spec(self, scope: str, direction: Literal["from", "to"]) -> str:
+        if self.kind == "local":
+            place = "src" if direction == "from" else "dest"
+            spec = f"type=local,{place}={scope}"
+        else:
+            spec = f"type=registry,ref={scope}"
+        return spec + (",mode=max" if direction == "to" else "")
+
+    def imports(self, variant: str, platforms: tuple[str, ...]) -> tuple[str, ...]:
+        """Its own scope first, then each single platform's: a missing scope only warns."""
+        if self.kind == "none":
+            return ()
+        scopes = [self.scope(variant, platforms)]
+        if len(platforms) > 1:
+            scopes += [self.scope(variant, (p,)) for p in platforms]
+        return tuple(self._spec(s, "from") for s in scopes)
+
+    def exports(self, variant: str, platforms: tuple[str, ...]) -> tuple[str, ...]:
+        """Every layer, intermediate stages included (mode=max), into this build's scope."""
+        if self.kind == "none":
+            return ()
+        return (self._spec(self.scope(variant, platforms), "to"),)
+
+
+NO_CACHE_STORE = CacheStore("none")
+
+
+def parse_cache(value: str) -> CacheStore:
+    """``none``; a directory (starts with ``/``, ``.`` or ``~``); or a registry repository.
+
+    A repository carries no tag: the scopes become its tags.
+    """
+    value = value.strip()
+    if value in ("", "none"):
+        return CacheStore("none")
+    if value[0] in "/.~":
+        return CacheStore("local", str(Path(value).expanduser()))
+    name = value.rsplit("/", 1)[-1]
+    if "@" in value or ":" in name or value != value.lower() or " " in value:
+        raise SandboxError(
+            f"--cache {value!r} is neither a directory nor a registry repository",
+            "give a path such as ~/.cache/conjure-sandbox/buildx, a repository such as "
+            "127.0.0.1:5000/conjure-sandbox/cache (no tag), or none",
+        )
+    return CacheStore("registry", value)
+
+
+def exported(spec: str) -> bool:
+    """Whether a ``--cache-to`` spec's cache exists (a directory is checked, a registry assumed)."""
+    fields = spec_fields(spec)
+    if fields.get("type") == "local":
+        return (Path(fields["dest"]) / "index.json").is_file()
+    return True
+
+
+def spec_fields(spec: str) -> dict[str, str]:
+    """``type=local,dest=/x`` as a mapping, the form python-on-whales takes."""
+    return dict(part.split("=", 1) for part in spec.split(","))

@@ -1,0 +1,97 @@
+"""Knowing when nothing changed, so a no-op build answers "up to date" without BuildKit.
+
+Every image carries a label with the digest of what it was built from: the
+build context's files, the buildx command line (tags, arguments, labels,
+platforms, cache scopes) and the base image's ID. When each loaded image in a
+plan still carries the digest the plan would give it, there is nothing to do.
+
+The one engine query here is a plain ``docker image inspect``: importing
+python-on-whales costs more (about 0.3 s) than the whole check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from conjure_sandbox.cache import exported
+
+if TYPE_CHECKING:
+    from conjure_sandbox.plan import BuildTarget
+
+INPUTS_LABEL = "io.github.holsee.conjure-sandbox.inputs"
+
+
+@dataclass(frozen=True)
+class LocalImage:
+    """What the engine holds under one reference."""
+
+    id: str
+    labels: Mapping[str, str]
+
+
+def context_digest(context: Path) -> str:
+    """sha256 over every file's relative path and content in the build context."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(context)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def inputs_digest(context: str, argv: Iterable[str], base_id: str) -> str:
+    """The digest an image built from these inputs is labelled with."""
+    material = json.dumps({"context": context, "argv": list(argv), "base": base_id})
+    return "sha256:" + hashlib.sha256(material.encode()).hexdigest()
+
+
+def is_current(target: BuildTarget, known: Mapping[str, LocalImage]) -> bool:
+    """True when a loaded image already carries this target's inputs digest and its cache exists."""
+    if target.push or not target.load or not target.cache or not target.inputs:
+        return False
+    for tag in target.tags:
+        image = known.get(tag)
+        if image is None or image.labels.get(INPUTS_LABEL) != target.inputs:
+            return False
+    return all(exported(spec) for spec in target.cache_to)
+
+
+def local_images(refs: Iterable[str], docker: str = "docker") -> dict[str, LocalImage] | None:
+    """The references the engine holds, by name; None when no engine answers."""
+    wanted = list(dict.fromkeys(refs))
+    try:
+        # Exits 1 when any reference is missing but still prints the others.
+        out = subprocess.run(
+            [docker, "image", "inspect", "--format", "{{json .}}", *wanted],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0 and not out.stdout.strip() and "No such image" not in out.stderr:
+        return None
+    found: dict[str, LocalImage] = {}
+    for line in out.stdout.splitlines():
+        try:
+            info = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        labels = (info.get("Config") or {}).get("Labels") or {}
+        names = {*(info.get("RepoTags") or ()), *(info.get("RepoDigests") or ())}
+        for ref in wanted:
+            if _with_tag(ref) in names or ref in names:
+                found.setdefault(ref, LocalImage(id=info.get("Id", ""), labels=labels))
+    return found
+
+
+def _with_tag(ref: str) -> str:
+    """``name`` as the engine lists it: ``name:latest``."""
+    last = ref.rsplit("/", 1)[-1]
+    return ref if ":" in last or "@" in ref else f"{ref}:latest"

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from conjure_sandbox.cache import CacheStore
+from conjure_sandbox.catalogue import load_catalogue
+from conjure_sandbox.config import docker_dir
+from conjure_sandbox.plan import BuildTarget, Provenance, plan_build
+from conjure_sandbox.uptodate import INPUTS_LABEL, LocalImage, context_digest, is_current
+
+CATALOGUE = load_catalogue(docker_dir())
+PROVENANCE = Provenance(version="0.1.0", revision="abc", created="2026-01-01T00:00:00Z")
+
+
+def _target(cache_dir: Path, **options: object) -> BuildTarget:
+    plan = plan_build(
+        CATALOGUE,
+        image="example/sandbox",
+        provenance=PROVENANCE,
+        base="b:1",
+        variants=("minimal",),
+        platforms=("linux/amd64",),
+        cache_store=CacheStore("local", str(cache_dir)),
+        context_digest="ctx",
+        base_id="sha256:base",
+        **options,  # type: ignore[arg-type]
+    )
+    return plan.targets[0]
+
+
+def _holding(target: BuildTarget, inputs: str) -> dict[str, LocalImage]:
+    return {target.tags[0]: LocalImage(id="sha256:img", labels={INPUTS_LABEL: inputs})}
+
+
+def _write_cache(target: BuildTarget) -> None:
+    dest = Path(dict(p.split("=", 1) for p in target.cache_to[0].split(","))["dest"])
+    dest.mkdir(parents=True)
+    (dest / "index.json").write_text("{}")
+
+
+def test_current_when_the_loaded_image_carries_the_same_inputs_and_the_cache_exists(
+    tmp_path: Path,
+) -> None:
+    target = _target(tmp_path)
+    _write_cache(target)
+    assert is_current(target, _holding(target, target.inputs))
+
+
+def test_stale_when_inputs_differ_image_missing_or_cache_gone(tmp_path: Path) -> None:
+    target = _target(tmp_path)
+    assert not is_current(target, _holding(target, target.inputs))  # no cache exported yet
+    _write_cache(target)
+    assert not is_current(target, _holding(target, "sha256:other"))
+    assert not is_current(target, {})
+
+
+def test_push_and_no_cache_always_build(tmp_path: Path) -> None:
+    target = _target(tmp_path)
+    _write_cache(target)
+    known = _holding(target, target.inputs)
+    assert not is_current(replace(target, push=True, load=False), known)
+    assert not is_current(replace(target, cache=False), known)
+
+
+def test_context_digest_sees_a_one_byte_edit_and_a_new_file(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM x\n")
+    first = context_digest(tmp_path)
+    assert context_digest(tmp_path) == first
+    (tmp_path / "Dockerfile").write_text("FROM y\n")
+    second = context_digest(tmp_path)
+    assert second != first
+    (tmp_path / "extra").write_text("")
+    assert context_digest(tmp_path) != second
