@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -70,15 +70,20 @@ def _git(args: list[str], cwd: Path) -> str | None:
 def read_provenance(
     version: str, root: Path, environ: Mapping[str, str] | None = None
 ) -> Provenance:
-    """Version, git revision and creation time; SOURCE_DATE_EPOCH wins over the commit time.
+    """Version, git revision and creation time: SOURCE_DATE_EPOCH, else the commit time.
 
-    The commit time (not the wall clock) keeps the labels, and so the image,
-    identical between two builds of the same commit.
+    Outside git, the newest file under ``root`` gives the time. Never the wall
+    clock: the labels, and so the image, stay identical between two builds of
+    the same sources, which is what lets a no-op build say "up to date".
     """
     env = os.environ if environ is None else environ
     revision = _git(["rev-parse", "HEAD"], root) or "unknown"
     epoch = env.get("SOURCE_DATE_EPOCH") or _git(["log", "-1", "--format=%ct"], root)
-    stamp = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
+    if not epoch:
+        epoch = str(
+            int(max((p.stat().st_mtime for p in root.rglob("*") if p.is_file()), default=0))
+        )
+    stamp = datetime.fromtimestamp(int(epoch), UTC)
     return Provenance(
         version=version, revision=revision, created=stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
     )
@@ -146,7 +151,11 @@ def run_target(
         written = metadata.read_text() if metadata.exists() else ""
         scratch.cleanup()
     cached, total = count_steps(seen)
-    digest = json.loads(written).get("containerimage.digest") if written.strip() else None
+    metadata_fields = json.loads(written) if written.strip() else {}
+    digest = metadata_fields.get("containerimage.digest")
+    # "builder/node/build-id": says which builder really ran it.
+    node = "/".join(str(metadata_fields.get("buildx.build.ref", "?")).split("/")[:2])
+    log(f"[{name}] built on {node}")
     sizes = compressed_sizes(client, f"{target.tags[0]}@{digest}") if target.push and digest else ()
     if progress == "quiet":
         log(f"[{name}] done in {time.monotonic() - started:.1f}s")
@@ -272,32 +281,43 @@ def build_images(
         cache=cache,
         cache_store=store,
         builder=builder,
-        context_digest=uptodate.context_digest(catalogue.docker_dir),
+        context_files=uptodate.context_files(catalogue.docker_dir),
         base_id=known[base_ref].id if known and base_ref in known else "",
     )
-    if not dry_run and known and all(uptodate.is_current(t, known) for t in plan.targets):
-        return plan, [
-            BuildResult(
-                t.variant.name, t.platforms, 0.0, digest=known[t.tags[0]].id, up_to_date=True
-            )
-            for t in plan.targets
-        ]
-    facts = prerequisites.probe(engine(), builder)
-    prerequisites.check_platforms(facts, wanted or {p for v in selected for p in v.platforms})
-    for target in plan.targets:
-        prerequisites.check_load(facts, target.platforms, target.load)
+    current = {
+        t.variant.name: known[t.tags[0]].id
+        for t in plan.targets
+        if known and not dry_run and uptodate.is_current(t, known)
+    }
+    stale = replace(plan, targets=tuple(t for t in plan.targets if t.variant.name not in current))
+    if stale.targets or builder:  # a named builder is checked even when nothing is stale
+        facts = prerequisites.probe(engine(), builder)
+        prerequisites.check_platforms(facts, {p for t in stale.targets for p in t.platforms})
+        for target in stale.targets:
+            prerequisites.check_load(facts, target.platforms, target.load)
+        if builder and facts.driver == "docker":
+            plan = replace(plan, builder=None, context=builder)
+            stale = replace(stale, builder=None, context=builder)
     if dry_run:
         return plan, []
-    return plan, run_plan(plan, engine(), log, jobs, progress)
+    runner = _default_client(stale.context) if stale.context else engine()
+    built = {r.variant: r for r in run_plan(stale, runner, log, jobs, progress)}
+    return plan, [
+        built.get(t.variant.name)
+        or BuildResult(
+            t.variant.name, t.platforms, 0.0, digest=current[t.variant.name], up_to_date=True
+        )
+        for t in plan.targets
+    ]
 
 
 PROGRESS = ("plain", "quiet")
 
 
-def _default_client() -> DockerClient:
-    from python_on_whales import docker
+def _default_client(context: str | None = None) -> DockerClient:
+    from python_on_whales import DockerClient, docker
 
-    return docker
+    return DockerClient(context=context) if context else docker
 
 
 def _present(client: DockerClient, ref: str) -> bool:

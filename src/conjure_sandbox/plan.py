@@ -7,6 +7,7 @@ exactly what a real build does.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -54,9 +55,9 @@ class BuildTarget:
         """The digest of what this image is built from (see ``uptodate``)."""
         return dict(self.labels).get(INPUTS_LABEL, "")
 
-    def buildx_argv(self, builder: str | None = None) -> list[str]:
+    def buildx_argv(self, builder: str | None = None, context: str | None = None) -> list[str]:
         """The equivalent ``docker buildx build`` command line."""
-        argv = ["docker", "buildx", "build"]
+        argv = ["docker", *(("--context", context) if context else ()), "buildx", "build"]
         if builder:
             argv += ["--builder", builder]
         argv += ["--file", str(self.variant.dockerfile), "--platform", ",".join(self.platforms)]
@@ -87,6 +88,8 @@ class BuildTarget:
 class BuildPlan:
     targets: tuple[BuildTarget, ...]
     builder: str | None = None
+    # A docker-driver builder is a docker context: buildx runs there only via --context.
+    context: str | None = None
     notes: tuple[str, ...] = field(default=())
 
     def describe(self) -> list[str]:
@@ -98,7 +101,7 @@ class BuildPlan:
             lines.extend(f"  build-arg  {key}={value}" for key, value in target.build_args)
             lines.extend(f"  cache-from {spec}" for spec in target.cache_from)
             lines.extend(f"  cache-to   {spec}" for spec in target.cache_to)
-            lines.append("  $ " + shlex.join(target.buildx_argv(self.builder)))
+            lines.append("  $ " + shlex.join(target.buildx_argv(self.builder, self.context)))
         return lines
 
     def bake_definition(self) -> dict[str, object]:
@@ -159,7 +162,7 @@ def plan_build(
     cache: bool = True,
     cache_store: CacheStore = NO_CACHE_STORE,
     builder: str | None = None,
-    context_digest: str = "",
+    context_files: Mapping[str, str] | None = None,
     base_id: str = "",
 ) -> BuildPlan:
     """Settle every variant's platforms, tags, arguments, caches and outputs.
@@ -167,7 +170,11 @@ def plan_build(
     ``platforms`` empty means each variant's catalogue platforms; ``load``
     defaults to true for a single platform when not pushing. ``cache`` false
     ignores every cached step (``--no-cache``) but still exports a fresh cache.
+    ``context_files`` and ``base_id`` feed each image's inputs digest; another
+    variant's Dockerfile is not an input, so editing one variant leaves the
+    others up to date.
     """
+    dockerfiles = {v.dockerfile.name for v in catalogue}
     if load and push:
         raise SandboxError("--load and --push exclude each other", "pick one")
     targets = []
@@ -188,6 +195,11 @@ def plan_build(
             cache_to=cache_store.exports(variant.name, wanted),
             provenance="mode=max" if push else "",
         )
-        inputs = inputs_digest(context_digest, target.buildx_argv(), base_id)
+        own_files = {
+            path: digest
+            for path, digest in (context_files or {}).items()
+            if path not in dockerfiles or path == variant.dockerfile.name
+        }
+        inputs = inputs_digest(own_files, target.buildx_argv(), base_id)
         targets.append(replace(target, labels=(*target.labels, (INPUTS_LABEL, inputs))))
     return BuildPlan(targets=tuple(targets), builder=builder)

@@ -29,6 +29,7 @@ class EngineFacts:
     builder: str
     platforms: tuple[str, ...]
     containerd_store: bool
+    driver: str = "docker"
 
 
 def probe(client: DockerClient, builder: str | None = None) -> EngineFacts:
@@ -72,6 +73,7 @@ def probe(client: DockerClient, builder: str | None = None) -> EngineFacts:
         builder=inspected.name or builder or "default",
         platforms=tuple(platforms),
         containerd_store=driver_status.get("driver-type") == CONTAINERD_SNAPSHOTTER,
+        driver=str(inspected.driver or "docker"),
     )
 
 

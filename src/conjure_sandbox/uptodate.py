@@ -1,9 +1,10 @@
 """Knowing when nothing changed, so a no-op build answers "up to date" without BuildKit.
 
 Every image carries a label with the digest of what it was built from: the
-build context's files, the buildx command line (tags, arguments, labels,
-platforms, cache scopes) and the base image's ID. When each loaded image in a
-plan still carries the digest the plan would give it, there is nothing to do.
+build context's files (other variants' Dockerfiles aside), the buildx command
+line (tags, arguments, labels, platforms, cache scopes) and the base image's
+ID. A loaded image that still carries the digest the plan would give it has
+nothing to rebuild.
 
 The one engine query here is a plain ``docker image inspect``: importing
 python-on-whales costs more (about 0.3 s) than the whole check.
@@ -35,18 +36,20 @@ class LocalImage:
     labels: Mapping[str, str]
 
 
-def context_digest(context: Path) -> str:
-    """sha256 over every file's relative path and content in the build context."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in context.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(context)).encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+def context_files(context: Path) -> dict[str, str]:
+    """Every file in the build context, by relative path, with the sha256 of its content."""
+    return {
+        str(path.relative_to(context)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(context.rglob("*"))
+        if path.is_file()
+    }
 
 
-def inputs_digest(context: str, argv: Iterable[str], base_id: str) -> str:
-    """The digest an image built from these inputs is labelled with."""
-    material = json.dumps({"context": context, "argv": list(argv), "base": base_id})
+def inputs_digest(files: Mapping[str, str], argv: Iterable[str], base_id: str) -> str:
+    """The digest labelling an image built from these context files, command line and base."""
+    material = json.dumps(
+        {"files": dict(sorted(files.items())), "argv": list(argv), "base": base_id}
+    )
     return "sha256:" + hashlib.sha256(material.encode()).hexdigest()
 
 

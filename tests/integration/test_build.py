@@ -1,14 +1,21 @@
-"""``invoke build`` against the real engine: multi-platform load, failure isolation."""
+"""``invoke build`` against the real engine and registry.
+
+Multi-platform load and push, failure isolation, the up-to-date check, cache
+export, and ``--builder`` on a second builder.
+"""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conjure_sandbox.config import docker_dir
+from conjure_sandbox.catalogue import load_catalogue
+from conjure_sandbox.config import Settings, docker_dir
 from tests.integration.conftest import run_invoke
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -56,3 +63,143 @@ def test_one_failing_variant_does_not_stop_the_others(tmp_path: Path) -> None:
     assert summary.splitlines()[2].endswith("ok")
     assert "node step broke" in summary
     assert result.stderr.strip() == "error: build failed for node (fix: see the log tail above)"
+
+
+def _rows(stdout: str) -> dict[str, str]:
+    """The summary table's rows by variant."""
+    table = stdout[stdout.index("variant    platforms") :].splitlines()[1:]
+    return {line.split()[0]: line for line in table if line and not line.startswith(("-", " "))}
+
+
+def _remove(*refs: str) -> None:
+    subprocess.run(["docker", "image", "rm", "--force", *refs], capture_output=True, check=False)
+
+
+def test_unchanged_variants_are_up_to_date_and_an_edit_rebuilds_only_its_variant(
+    tmp_path: Path,
+) -> None:
+    fork = tmp_path / "docker"
+    shutil.copytree(docker_dir(), fork)
+    tag = "conjure-sandbox-test/uptodate:0"
+    _remove(f"{tag}-node", f"{tag}-minimal")
+    args = ("build", "--variant", "node", "--variant", "minimal", "--tag", tag)
+    # Outside git the newest file dates the image: pin it, or the edit would date both.
+    env = {"CONJURE_BASE": "local", "CONJURE_DOCKER_DIR": str(fork), "SOURCE_DATE_EPOCH": "0"}
+    args += ("--cache", str(tmp_path / "cache"))
+
+    first = run_invoke(*args, env=env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr
+    assert all(row.endswith(" ok") for row in _rows(first.stdout).values())
+    for variant in ("node", "minimal"):
+        assert (tmp_path / "cache" / variant / "linux-amd64" / "index.json").is_file()
+
+    second = run_invoke(*args, env=env)
+    assert second.returncode == 0, second.stderr
+    assert all(row.endswith("up to date") for row in _rows(second.stdout).values())
+    assert "built on" not in second.stdout
+
+    dockerfile = fork / "Dockerfile.minimal"
+    dockerfile.write_text(dockerfile.read_text() + "# an edit that changes no step\n")
+    third = run_invoke(*args, env=env)
+    assert third.returncode == 0, third.stderr
+    rows = _rows(third.stdout)
+    assert rows["node"].endswith("up to date")
+    assert rows["minimal"].endswith(" ok")
+    cached, total = rows["minimal"].split()[-2].split("/")
+    assert cached == total != "0"
+
+
+@pytest.fixture
+def second_builder() -> Iterator[str]:
+    """A second buildx builder: a docker context on the same engine (docker driver).
+
+    A docker-container or remote builder needs the moby/buildkit image from
+    Docker Hub, which this machine cannot reach.
+    """
+    name = "conjure-second"
+    subprocess.run(["docker", "context", "rm", "--force", name], capture_output=True, check=False)
+    subprocess.run(
+        ["docker", "context", "create", name, "--docker", "host=unix:///var/run/docker.sock"],
+        capture_output=True,
+        check=True,
+    )
+    yield name
+    subprocess.run(["docker", "context", "rm", "--force", name], capture_output=True, check=False)
+
+
+def test_builder_option_runs_the_plan_on_the_named_builder(second_builder: str) -> None:
+    tag = "conjure-sandbox-test/second:0"
+    _remove(f"{tag}-minimal")
+    result = run_invoke(
+        *("build", "--variant", "minimal", "--tag", tag, "--cache", "none"),
+        *("--builder", second_builder),
+        env={"CONJURE_BASE": "local"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert f"[minimal] built on {second_builder}/{second_builder}" in result.stdout
+    assert _rows(result.stdout)["minimal"].endswith(" ok")
+
+    missing = run_invoke(
+        "build",
+        "--variant",
+        "minimal",
+        "--builder",
+        "conjure-nosuch",
+        env={"CONJURE_BASE": "local"},
+    )
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("error: buildx builder 'conjure-nosuch' is not usable")
+    assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def _index_platforms(ref: str) -> set[str]:
+    raw = subprocess.run(
+        ["docker", "buildx", "imagetools", "inspect", "--raw", ref],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {
+        f"{m['platform']['os']}/{m['platform']['architecture']}"
+        for m in json.loads(raw).get("manifests", ())
+    }
+
+
+@pytest.mark.registry
+def test_push_all_variants_for_two_platforms_gives_one_index_each() -> None:
+    registry = Settings.from_env().registry
+    prefix = f"{registry}/conjure-sandbox-test/index:0"
+    result = run_invoke(
+        *("build", "--all", "--platform", "linux/amd64", "--platform", "linux/arm64"),
+        *("--push", "--tag", prefix, "--cache", "none", "--progress", "quiet"),
+        env={"CONJURE_BASE": "local"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    rows = _rows(result.stdout)
+    for variant in load_catalogue(docker_dir()):
+        platforms = _index_platforms(f"{prefix}{variant.tag_suffix}")
+        # The provenance attestation rides in the index as an unknown/unknown manifest.
+        assert platforms == {"linux/amd64", "linux/arm64", "unknown/unknown"}
+        sizes = [float(mb) for mb in rows[variant.name].split()[3].split("/")]
+        assert len(sizes) == 2
+        assert min(sizes) > 1
+
+
+@pytest.mark.registry
+def test_registry_cache_lands_in_its_variant_and_platform_tag() -> None:
+    registry = Settings.from_env().registry
+    repository = f"{registry}/conjure-sandbox-test/cache"
+    tag = "conjure-sandbox-test/registry-cache:0"
+    _remove(f"{tag}-minimal")
+    result = run_invoke(
+        *("build", "--variant", "minimal", "--tag", tag, "--cache", repository),
+        env={"CONJURE_BASE": "local"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    found = subprocess.run(
+        ["docker", "buildx", "imagetools", "inspect", "--raw", f"{repository}:minimal-linux-amd64"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert found.returncode == 0, found.stderr

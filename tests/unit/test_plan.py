@@ -131,13 +131,17 @@ def test_inputs_digest_follows_context_base_and_command_line() -> None:
         merged = {"variants": ("minimal",), "platforms": ("linux/amd64",), **options}
         return str(_plan(**merged).targets[0].inputs)
 
-    first = inputs(context_digest="c1", base_id="b1")
+    files = {"Dockerfile.minimal": "m1", "Dockerfile.node": "n1", "requirements.lock": "r1"}
+    first = inputs(context_files=files, base_id="b1")
     assert first.startswith("sha256:")
-    assert first == inputs(context_digest="c1", base_id="b1")
-    assert first != inputs(context_digest="c2", base_id="b1")
-    assert first != inputs(context_digest="c1", base_id="b2")
-    assert first != inputs(context_digest="c1", base_id="b1", tag="other/name:x")
-    assert first != inputs(context_digest="c1", base_id="b1", platforms=("linux/arm64",))
+    assert first == inputs(context_files=dict(reversed(files.items())), base_id="b1")
+    assert first != inputs(context_files={**files, "requirements.lock": "r2"}, base_id="b1")
+    assert first != inputs(context_files={**files, "Dockerfile.minimal": "m2"}, base_id="b1")
+    assert first != inputs(context_files=files, base_id="b2")
+    assert first != inputs(context_files=files, base_id="b1", tag="other/name:x")
+    assert first != inputs(context_files=files, base_id="b1", platforms=("linux/arm64",))
+    # Another variant's Dockerfile is not an input of this one.
+    assert first == inputs(context_files={**files, "Dockerfile.node": "n2"}, base_id="b1")
 
 
 def test_bake_definition_mirrors_the_plan() -> None:

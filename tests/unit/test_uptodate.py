@@ -7,7 +7,7 @@ from conjure_sandbox.cache import CacheStore
 from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.config import docker_dir
 from conjure_sandbox.plan import BuildTarget, Provenance, plan_build
-from conjure_sandbox.uptodate import INPUTS_LABEL, LocalImage, context_digest, is_current
+from conjure_sandbox.uptodate import INPUTS_LABEL, LocalImage, context_files, is_current
 
 CATALOGUE = load_catalogue(docker_dir())
 PROVENANCE = Provenance(version="0.1.0", revision="abc", created="2026-01-01T00:00:00Z")
@@ -22,7 +22,7 @@ def _target(cache_dir: Path, **options: object) -> BuildTarget:
         variants=("minimal",),
         platforms=("linux/amd64",),
         cache_store=CacheStore("local", str(cache_dir)),
-        context_digest="ctx",
+        context_files={"Dockerfile.minimal": "m"},
         base_id="sha256:base",
         **options,  # type: ignore[arg-type]
     )
@@ -63,12 +63,13 @@ def test_push_and_no_cache_always_build(tmp_path: Path) -> None:
     assert not is_current(replace(target, cache=False), known)
 
 
-def test_context_digest_sees_a_one_byte_edit_and_a_new_file(tmp_path: Path) -> None:
+def test_context_files_see_a_one_byte_edit_and_a_new_file(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM x\n")
-    first = context_digest(tmp_path)
-    assert context_digest(tmp_path) == first
+    first = context_files(tmp_path)
+    assert context_files(tmp_path) == first
     (tmp_path / "Dockerfile").write_text("FROM y\n")
-    second = context_digest(tmp_path)
-    assert second != first
-    (tmp_path / "extra").write_text("")
-    assert context_digest(tmp_path) != second
+    second = context_files(tmp_path)
+    assert second["Dockerfile"] != first["Dockerfile"]
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "extra").write_text("")
+    assert set(context_files(tmp_path)) == {"Dockerfile", "sub/extra"}
