@@ -166,6 +166,31 @@ def variants(c: Context) -> None:
         print(f"{mark} {v.name:<8} {v.dockerfile.name:<20} {platforms:<24} {v.description}")
 
 
+@task(
+    auto_shortflags=False,
+    help={"runs": "timed runs per no-op figure (median)", "out": "where to write the report"},
+)
+def bench(c: Context, runs: int = 5, out: str = "docs/benchmarks.md") -> None:
+    """Benchmark invoke build against docker buildx bake; prunes the build cache."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from conjure_sandbox import benchmark
+    from conjure_sandbox.build import build_images
+    from conjure_sandbox.config import Settings, docker_dir
+
+    settings = replace(Settings.from_env(), base="local")
+
+    def run() -> None:
+        plan, _ = build_images(settings=settings, dry_run=True, log=lambda _: None)
+        figures = benchmark.run(plan, docker_dir(), settings.registry, Path(out), runs=runs)
+        for f in figures:
+            print(f"{f.name} vs {f.reference_name}: {f.ratio:.2f}x (goal <= {f.goal}x)")
+        print(f"report: {out}")
+
+    _user_errors(run)
+
+
 @task
 def doctor(c: Context) -> None:
     """Check the engine, buildx, emulation, image store and base image; one line each."""

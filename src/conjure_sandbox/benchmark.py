@@ -1,0 +1,229 @@
+"""``invoke bench``: ``invoke build`` against ``docker buildx bake`` on the same plan, one run.
+
+Writes a Markdown report with the figures and the command that reproduces
+them. It prunes the build cache for the cold figures, so it is a maintainer's
+tool, never part of the test suite: times on a shared machine are compared as
+ratios within one run, not against fixed limits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from conjure_sandbox.plan import BuildPlan
+
+Log = Callable[[str], None]
+COMMAND = "invoke bench"
+EDITED = "Dockerfile.node"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One comparison: our time, the reference's, their ratio against a goal."""
+
+    name: str
+    ours: float
+    reference: float
+    reference_name: str
+    goal: float
+    detail: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.reference if self.reference else float("inf")
+
+    @property
+    def met(self) -> bool:
+        return self.ratio <= self.goal
+
+
+@dataclass
+class Bench:
+    """Runs commands from the project root with a fixed environment, timing each."""
+
+    root: Path
+    env: Mapping[str, str]
+    log: Log = print
+    outputs: list[str] = field(default_factory=list)
+
+    def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> float:
+        started = time.monotonic()
+        out = subprocess.run(
+            list(argv),
+            cwd=self.root,
+            env={**os.environ, **self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        seconds = time.monotonic() - started
+        if out.returncode != 0:
+            tail = "\n".join((out.stdout + out.stderr).splitlines()[-20:])
+            raise RuntimeError(f"{' '.join(argv)} failed:\n{tail}")
+        self.outputs.append(out.stdout)
+        self.log(f"  {seconds:7.2f}s  {' '.join(argv[2:] if argv[1:2] == ['-m'] else argv)}")
+        return seconds
+
+    def invoke(self, *args: str, env: Mapping[str, str] | None = None) -> float:
+        return self.run([sys.executable, "-m", "invoke", *args], env=env)
+
+    def median(self, runs: int, argv: Sequence[str]) -> float:
+        self.run(argv)  # warm-up, not counted
+        return statistics.median(self.run(argv) for _ in range(runs))
+
+
+def _prune(bench: Bench) -> None:
+    bench.run(["docker", "buildx", "prune", "--all", "--force"])
+
+
+def _remove_images(prefix: str, plan: BuildPlan) -> None:
+    refs = [f"{prefix}{t.variant.tag_suffix}" for t in plan.targets]
+    subprocess.run(["docker", "image", "rm", "--force", *refs], capture_output=True, check=False)
+
+
+def _rows(stdout: str) -> list[str]:
+    table = stdout[stdout.index("variant ") :].splitlines()
+    return [line for line in table if line and not line.startswith(("-", " "))]
+
+
+def noop(bench: Bench, plan: BuildPlan, bake_file: Path, runs: int) -> list[Figure]:
+    """Warm no-op: nothing changed since the last build, images loaded."""
+    bench.log("warm no-op")
+    ours = bench.median(runs, [sys.executable, "-m", "invoke", "build", "--all"])
+    bake = bench.median(
+        runs, ["docker", "buildx", "bake", "-f", str(bake_file), "--progress=quiet"]
+    )
+    plain = bake_file.with_name("bake-no-cache-export.json")
+    definition = json.loads(bake_file.read_text())
+    for target in definition["target"].values():
+        target["cache-to"] = []
+    plain.write_text(json.dumps(definition))
+    bare = bench.median(runs, ["docker", "buildx", "bake", "-f", str(plain), "--progress=quiet"])
+    return [
+        Figure("warm no-op, all variants", ours, bake, "bake, same plan (cache export)", 1.0),
+        Figure(
+            "warm no-op, all variants",
+            ours,
+            bare,
+            "bake without cache export",
+            1.0,
+            "a bake file as most projects write it: images only",
+        ),
+    ]
+
+
+def edit_one(bench: Bench, docker_dir: Path, scratch: Path) -> list[str]:
+    """Edit one Dockerfile in a copy of docker/: which variants rebuild, and how."""
+    bench.log(f"edit {EDITED}")
+    fork = scratch / "docker"
+    shutil.copytree(docker_dir, fork)
+    env = {"CONJURE_DOCKER_DIR": str(fork), "SOURCE_DATE_EPOCH": "1700000000"}
+    args = ("build", "--all", "--tag", "conjure-bench/edit:0", "--cache", str(scratch / "cache"))
+    bench.invoke(*args, env=env)
+    edited = fork / EDITED
+    text = edited.read_text()
+    step = 'RUN echo "benchmark edit" >/etc/edited\n\nUSER 1000:1000'
+    edited.write_text(text.replace("USER 1000:1000", step, 1))
+    seconds = bench.invoke(*args, env=env)
+    return [
+        f"after editing {EDITED} ({seconds:.1f} s):",
+        "",
+        "```",
+        *_rows(bench.outputs[-1]),
+        "```",
+    ]
+
+
+def cold(bench: Bench, plan: BuildPlan) -> tuple[Figure, float]:
+    """Empty build cache, base present: all variants against the default variant alone."""
+    bench.log("cold builds (build cache pruned before each)")
+    prefix = "conjure-bench/cold:0"
+    _remove_images(prefix, plan)
+    _prune(bench)
+    full = bench.invoke("build", "--variant", "full", "--tag", prefix, "--cache", "none")
+    _remove_images(prefix, plan)
+    _prune(bench)
+    every = bench.invoke("build", "--all", "--tag", prefix, "--cache", "none")
+    figure = Figure("cold, all variants", every, full, "cold, full variant alone", 1.10)
+    return figure, every
+
+
+def fresh_builder(bench: Bench, plan: BuildPlan, registry: str, cold_all: float) -> Figure:
+    """An empty build cache importing the registry cache, against the cold build."""
+    bench.log("empty build cache importing the registry cache")
+    prefix = "conjure-bench/imported:0"
+    cache = f"{registry}/conjure-bench/cache"
+    bench.invoke("build", "--all", "--tag", prefix, "--cache", cache)
+    _remove_images(prefix, plan)
+    _prune(bench)
+    seconds = bench.invoke("build", "--all", "--tag", prefix, "--cache", cache)
+    return Figure(
+        "empty builder + registry cache, all variants",
+        seconds,
+        cold_all,
+        "cold, all variants",
+        0.2,
+        f"cache in {cache}; the same daemon with its build cache pruned stands for a new builder",
+    )
+
+
+def report(figures: list[Figure], edit: list[str], facts: Mapping[str, str]) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Reproduce with `{COMMAND}` (add `--runs N` for the no-op medians). It prunes the",
+        "build cache: run it on a machine whose cache you can rebuild.",
+        "",
+        *(f"- {key}: {value}" for key, value in facts.items()),
+        "",
+        "| scenario | invoke build | reference | reference time | ratio | goal | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for f in figures:
+        lines.append(
+            f"| {f.name} | {f.ours:.2f} s | {f.reference_name} | {f.reference:.2f} s "
+            f"| {f.ratio:.2f}x | <= {f.goal:.2f}x | {'yes' if f.met else 'NO'} |"
+        )
+    notes = [f"- {f.name} vs {f.reference_name}: {f.detail}" for f in figures if f.detail]
+    return "\n".join([*lines, "", *notes, "", "## Edit one Dockerfile", "", *edit, ""])
+
+
+def run(
+    plan: BuildPlan, docker_dir: Path, registry: str, out: Path, runs: int = 5, log: Log = print
+) -> list[Figure]:
+    """Measure every scenario in one run and write the report to ``out``."""
+    root = docker_dir.parent
+    bench = Bench(root=root, env={"CONJURE_BASE": "local"}, log=log)
+    with tempfile.TemporaryDirectory(prefix="conjure-bench-") as scratch_name:
+        scratch = Path(scratch_name)
+        bake_file = scratch / "bake.json"
+        bake_file.write_text(json.dumps(plan.bake_definition(), indent=2))
+        bench.invoke("build", "--all")  # make sure the warm state exists
+        figures = noop(bench, plan, bake_file, runs)
+        edit = edit_one(bench, docker_dir, scratch)
+        cold_figure, cold_all = cold(bench, plan)
+        figures += [cold_figure, fresh_builder(bench, plan, registry, cold_all)]
+    engine = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True
+    ).stdout.strip()
+    facts = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, engine {engine}",
+        "platform": "the host's only, on the local base (CONJURE_BASE=local)",
+        "no-op medians": f"{runs} runs after one warm-up, wall clock of the whole command",
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report(figures, edit, facts))
+    return figures
