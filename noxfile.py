@@ -49,6 +49,13 @@ def unit(session: nox.Session) -> None:
     _pytest(session, "tests/unit")
 
 
+@nox.session(default=False)
+def check_version(session: nox.Session) -> None:
+    """Package version = git tag = image labels = tags to push = what ensure_image pulls."""
+    _install(session)
+    session.run("invoke", "check-version")
+
+
 @nox.session
 def integration(session: nox.Session) -> None:
     """Engine, registry, base image and CA-bundle tests against a real dockerd."""

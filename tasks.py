@@ -168,6 +168,50 @@ def variants(c: Context) -> None:
 
 @task(
     auto_shortflags=False,
+    iterable=["variant"],
+    help={
+        "variant": "publish only this variant (repeatable; default: all)",
+        "force": "overwrite a version tag that holds another digest (says what it overwrites)",
+        "maintenance": "allow a patch release on an older X.Y line (1.2.6 after 1.3.0)",
+        "password_stdin": "read the registry password from stdin (user: CONJURE_REGISTRY_USER)",
+        "dry_run": "print the check, every push and every tag move; push nothing",
+    },
+)
+def publish(
+    c: Context,
+    variant: list[str] | None = None,
+    force: bool = False,
+    maintenance: bool = False,
+    password_stdin: bool = False,
+    dry_run: bool = False,
+) -> None:
+    """Push the tested images under their version tags, then move the floating tags."""
+    from conjure_sandbox.config import Settings
+    from conjure_sandbox.publish import publish as run_publish
+
+    _user_errors(
+        lambda: run_publish(
+            Settings.from_env(),
+            variants=tuple(variant or ()),
+            force=force,
+            maintenance=maintenance,
+            password_stdin=password_stdin,
+            dry_run=dry_run,
+        )
+    )
+
+
+@task
+def check_version(c: Context) -> None:
+    """Check that one version is used everywhere (also: nox -s check_version)."""
+    from conjure_sandbox import versioncheck
+    from conjure_sandbox.config import Settings
+
+    _user_errors(lambda: versioncheck.run(Settings.from_env()))
+
+
+@task(
+    auto_shortflags=False,
     help={"runs": "timed runs per no-op figure (median)", "out": "where to write the report"},
 )
 def bench(c: Context, runs: int = 5, out: str = "docs/benchmarks.md") -> None:

@@ -54,6 +54,8 @@ class Settings:
     mirror: str = DEBIAN_MIRROR
     # Build cache between runs: a directory, a registry repository, or "none" (see cache.py).
     cache: str = str(DEFAULT_CACHE_DIR)
+    # Where the image tests record the exact images that passed (see tested.py).
+    tested_dir: str = "~/.cache/conjure-sandbox/tested"
 
     @property
     def base_image(self) -> str:
@@ -63,6 +65,10 @@ class Settings:
         if self.base == "local":
             return self.local_base
         return self.base
+
+    @property
+    def tested_directory(self) -> Path:
+        return Path(self.tested_dir).expanduser()
 
     @property
     def uses_local_base(self) -> bool:
@@ -80,4 +86,5 @@ class Settings:
             ca_bundle=env.get("CONJURE_CA_BUNDLE", "auto"),
             mirror=env.get("CONJURE_DEBIAN_MIRROR", DEBIAN_MIRROR),
             cache=env.get("CONJURE_CACHE", str(DEFAULT_CACHE_DIR)),
+            tested_dir=env.get("CONJURE_TESTED_DIR", "~/.cache/conjure-sandbox/tested"),
         )

@@ -19,6 +19,7 @@ from conjure_sandbox.tags import version_tag
 from conjure_sandbox.uptodate import INPUTS_LABEL, inputs_digest
 
 SOURCE_URL = "https://github.com/holsee/conjure-sandbox"
+VERSION_LABEL = "org.opencontainers.image.version"
 LICENSE = "MIT"
 
 

@@ -1,6 +1,18 @@
-"""Image tags derived from the package version (pure; no engine)."""
+"""Which tags an image gets (pure; built on semver, no engine, no registry).
+
+A release X.Y.Z of the default variant is tagged ``X.Y.Z``, ``X.Y``, ``X``
+(not for 0.x: a bare ``0`` promises nothing) and ``latest``. Another variant
+adds its suffix (``0.1.0-minimal``, ``0.1-minimal``) and takes its own name
+(``minimal``) where the default takes ``latest``, in the manner of
+docker-library's ``slim`` tags. A prerelease gets only its exact tag. Floating
+tags only move forward, and main-branch builds get ``edge`` and ``sha-`` tags,
+never ``latest``.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import semver
 
@@ -9,12 +21,17 @@ from conjure_sandbox.errors import SandboxError
 
 
 def parse_version(version: str) -> semver.Version:
-    """A semver version usable in a tag: build metadata (``+...``) cannot be one."""
+    """A semver version usable in a tag: ``X.Y.Z`` or ``X.Y.Z-pre``, no ``v``, no ``+build``."""
+    if version[:1] in ("v", "V"):
+        raise SandboxError(
+            f"{version!r} starts with 'v'; versions here are bare semver",
+            f"use {version[1:]!r} (the git tag is v + the version)",
+        )
     try:
         parsed = semver.Version.parse(version)
-    except ValueError:
+    except (ValueError, TypeError):
         raise SandboxError(
-            f"{version!r} is not a semver version", "use X.Y.Z or X.Y.Z-rc.N"
+            f"{version!r} is not a semver version", "use X.Y.Z or X.Y.Z-rc.N, without leading zeros"
         ) from None
     if parsed.build:
         raise SandboxError(
@@ -24,6 +41,91 @@ def parse_version(version: str) -> semver.Version:
     return parsed
 
 
+@dataclass(frozen=True)
+class TagSet:
+    """Tags for one variant: immutable ones are pushed first, floating ones moved last."""
+
+    immutable: tuple[str, ...]
+    floating: tuple[str, ...] = ()
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return self.immutable + self.floating
+
+
 def version_tag(image: str, version: str, variant: Variant) -> str:
     """The immutable tag of one variant at one version, e.g. ``image:0.1.0-minimal``."""
     return f"{image}:{parse_version(version)}{variant.tag_suffix}"
+
+
+def floating_name(variant: Variant) -> str:
+    """What stands for ``latest`` in a variant: ``latest`` itself, or the variant's name."""
+    return "latest" if variant.default else variant.name
+
+
+def releases(tags: Iterable[str]) -> list[semver.Version]:
+    """The final releases among a repository's tags (the default variant's ``X.Y.Z``)."""
+    found = []
+    for tag in tags:
+        try:
+            version = semver.Version.parse(tag)
+        except ValueError:
+            continue
+        if not version.prerelease and not version.build:
+            found.append(version)
+    return sorted(found)
+
+
+def release_tags(version: str, variant: Variant, published: Iterable[str] = ()) -> TagSet:
+    """Tags for ``version`` of ``variant``, given the releases the registry already holds.
+
+    A floating tag moves only when ``version`` is at least the newest release
+    it covers: 1.2.6 after 1.3.0 moves ``1.2`` but not ``1`` or ``latest``.
+    """
+    v = parse_version(version)
+    suffix = variant.tag_suffix
+    exact = (f"{v}{suffix}",)
+    if v.prerelease:
+        return TagSet(exact)
+    before = releases(published)
+
+    def newest(matching: list[semver.Version]) -> bool:
+        return not matching or v >= max(matching)
+
+    floating = []
+    if newest([p for p in before if (p.major, p.minor) == (v.major, v.minor)]):
+        floating.append(f"{v.major}.{v.minor}{suffix}")
+    if v.major and newest([p for p in before if p.major == v.major]):
+        floating.append(f"{v.major}{suffix}")
+    if newest(before):
+        floating.append(floating_name(variant))
+    return TagSet(exact, tuple(floating))
+
+
+def edge_tags(revision: str, variant: Variant) -> TagSet:
+    """Main-branch builds: ``sha-<short>`` is immutable, ``edge`` floats; never ``latest``."""
+    if len(revision) < 7 or any(c not in "0123456789abcdef" for c in revision.lower()):
+        raise SandboxError(f"{revision!r} is not a git commit", "pass the full or short SHA")
+    suffix = variant.tag_suffix
+    return TagSet((f"sha-{revision[:7].lower()}{suffix}",), (f"edge{suffix}",))
+
+
+def check_newer(version: str, published: Iterable[str], *, maintenance: bool = False) -> None:
+    """A release must be newer than every published one; a rerun of a published one is allowed.
+
+    ``maintenance`` admits a patch on an older line (1.2.6 after 1.3.0), which
+    must still be the newest of its own X.Y line.
+    """
+    v = parse_version(version)
+    done = releases(map(str, published))
+    if not done or v in done:
+        return
+    line = [p for p in done if (p.major, p.minor) == (v.major, v.minor)]
+    if maintenance and (not line or v > max(line)):
+        return
+    if v < max(done):
+        raise SandboxError(
+            f"version {v} is lower than the latest release {max(done)}",
+            "bump the version (invoke release --bump patch), or pass --maintenance for a "
+            "patch on an older X.Y line",
+        )

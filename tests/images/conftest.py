@@ -18,12 +18,16 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from conjure_sandbox.build import host_platform
 from conjure_sandbox.catalogue import Variant, load_catalogue
 from conjure_sandbox.config import Settings, docker_dir
+
+if TYPE_CHECKING:
+    from conjure_sandbox.tested import TestedImage
 
 CATALOGUE = load_catalogue(docker_dir())
 TEST_IMAGE = "conjure-sandbox-test/sandbox"
@@ -42,6 +46,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--platform",
         default=host_platform(),
         help="platform to build and run the images for (default: the host's)",
+    )
+    parser.addoption(
+        "--image",
+        default=None,
+        help="test the images already built as IMAGE:<version>[-variant] instead of building, "
+        "and record their digests as tested when every test passes (publishing needs that)",
     )
 
 
@@ -81,10 +91,13 @@ def platform(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def image(variant: Variant, platform: str) -> str:
-    """The variant built for ``platform`` on the local base and loaded."""
+def image(variant: Variant, platform: str, request: pytest.FixtureRequest) -> str:
+    """The variant built for ``platform`` on the local base and loaded, or the ``--image`` one."""
     from conjure_sandbox.build import build_images
 
+    prebuilt = request.config.getoption("--image")
+    if prebuilt:
+        return _prebuilt(request.config, prebuilt, variant, platform)
     settings = replace(Settings.from_env(), image=TEST_IMAGE, base="local")
     lines: list[str] = []
     plan, results = build_images(
@@ -94,6 +107,39 @@ def image(variant: Variant, platform: str) -> str:
     if not result.ok:
         pytest.fail(f"building {variant.name} failed:\n{result.error}", pytrace=False)
     return plan.targets[0].tags[0]
+
+
+def _prebuilt(config: pytest.Config, image: str, variant: Variant, platform: str) -> str:
+    """An image built beforehand; noted so a fully passing session records it as tested."""
+    from conjure_sandbox.tags import version_tag
+    from conjure_sandbox.tested import TestedImage
+    from conjure_sandbox.uptodate import local_images
+    from conjure_sandbox.version import package_version
+
+    ref = version_tag(image, package_version(), variant)
+    found = (local_images([ref]) or {}).get(ref)
+    if found is None:
+        pytest.fail(f"{ref} is not in the engine (build it first: invoke build)", pytrace=False)
+    version = found.labels.get("org.opencontainers.image.version", "")
+    tested = TestedImage(variant.name, platform, ref, found.id, version, config.option.markexpr)
+    config.stash.setdefault(_TESTED, []).append(tested)
+    return ref
+
+
+_TESTED = pytest.StashKey[list["TestedImage"]]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Record the prebuilt images as tested only when every selected test passed."""
+    from conjure_sandbox.tested import record
+
+    tested = session.config.stash.get(_TESTED, [])
+    if exitstatus != 0 or session.testsfailed or not tested:
+        return
+    directory = Settings.from_env().tested_directory
+    for image in tested:
+        path = record(directory, image)
+        print(f"\nrecorded {image.ref} ({image.id[:19]}) as tested on {image.platform}: {path}")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,160 @@
+"""``nox -s check_version``: one version everywhere before anything is published.
+
+The package version (pyproject.toml) must equal the git tag on HEAD when
+there is one (``vX.Y.Z``), the version label of every built image, the tags
+about to be pushed, and the tag ``ensure_image()`` pulls; it must be valid
+semver and newer than every published release. ``check`` is pure and
+returns the table; ``gather`` reads the facts.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from conjure_sandbox.catalogue import Catalogue, load_catalogue
+from conjure_sandbox.config import Settings, docker_dir
+from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.plan import VERSION_LABEL
+from conjure_sandbox.registry import Credentials
+from conjure_sandbox.tags import check_newer, parse_version, release_tags, releases, version_tag
+from conjure_sandbox.uptodate import local_images
+from conjure_sandbox.version import package_version
+
+
+@dataclass(frozen=True)
+class Facts:
+    version: str
+    git_tags: tuple[str, ...]  # v* tags on HEAD
+    image: str
+    labels: Mapping[str, str | None]  # variant -> version label of its built image, None: not built
+    published: tuple[str, ...]
+    pull_refs: Mapping[str, str]  # variant -> what ensure_image() pulls
+
+
+@dataclass(frozen=True)
+class Row:
+    source: str
+    value: str
+    ok: bool
+    fix: str = ""
+
+
+def check(catalogue: Catalogue, facts: Facts) -> list[Row]:
+    """Every place the version appears, each compared with the package version."""
+    want = facts.version
+    rows = []
+    try:
+        parse_version(want)
+        rows.append(Row("package version (pyproject.toml)", want, True))
+    except SandboxError as error:
+        return [Row("package version (pyproject.toml)", want, False, error.fix or "")]
+    try:
+        check_newer(want, facts.published)
+        newest = max(releases(facts.published), default=None)
+        rows.append(Row("newer than published releases", f"latest {newest or '(none)'}", True))
+    except SandboxError as error:
+        rows.append(Row("newer than published releases", error.problem, False, error.fix or ""))
+    if facts.git_tags:
+        tagged = [t for t in facts.git_tags if t == f"v{want}"]
+        rows.append(
+            Row(
+                "git tag on HEAD",
+                ", ".join(facts.git_tags),
+                bool(tagged),
+                "" if tagged else f"set the version to {facts.git_tags[0][1:]} or tag v{want}",
+            )
+        )
+    else:
+        rows.append(Row("git tag on HEAD", "(none)", True))
+    for variant in catalogue:
+        label = facts.labels.get(variant.name)
+        value = "(not built; checked again at publish)" if label is None else label
+        rows.append(
+            Row(
+                f"label in {variant.name} image",
+                value,
+                label in (None, want),
+                "" if label in (None, want) else f"invoke build --variant {variant.name}",
+            )
+        )
+        tag = release_tags(want, variant, facts.published).immutable[0]
+        rows.append(Row(f"tag to push ({variant.name})", tag, tag.startswith(want)))
+        pull = facts.pull_refs.get(variant.name, "")
+        expected = version_tag(facts.image, want, variant)
+        rows.append(
+            Row(
+                f"ensure_image() pulls ({variant.name})",
+                pull,
+                pull == expected,
+                "" if pull == expected else f"ensure_image must pull {expected}",
+            )
+        )
+    return rows
+
+
+def table(rows: Sequence[Row]) -> list[str]:
+    width = max(len(r.source) for r in rows)
+    lines = []
+    for r in rows:
+        mark = "ok" if r.ok else "MISMATCH"
+        fix = f"  (fix: {r.fix})" if r.fix and not r.ok else ""
+        lines.append(f"{r.source:<{width}}  {mark:<8}  {r.value}{fix}")
+    return lines
+
+
+def git_version_tags(root: Path) -> tuple[str, ...]:
+    out = subprocess.run(
+        ["git", "tag", "--points-at", "HEAD", "--list", "v*"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return tuple(sorted(out.stdout.split())) if out.returncode == 0 else ()
+
+
+def gather(
+    catalogue: Catalogue,
+    settings: Settings,
+    root: Path,
+    version: str,
+    credentials: Credentials | None = None,
+) -> Facts:
+    """Read the facts: git, the engine's images, the registry's tags, ensure_image's refs."""
+    from conjure_sandbox.ensure import image_ref
+    from conjure_sandbox.registry import list_tags, parse_repository
+
+    refs = {v.name: f"{settings.image}:{version}{v.tag_suffix}" for v in catalogue}
+    found = local_images(refs.values()) or {}
+    labels = {
+        name: found[ref].labels.get(VERSION_LABEL, "") if ref in found else None
+        for name, ref in refs.items()
+    }
+    return Facts(
+        version=version,
+        git_tags=git_version_tags(root),
+        image=settings.image,
+        labels=labels,
+        published=tuple(list_tags(parse_repository(settings.image), credentials)),
+        pull_refs={v.name: image_ref(v.name, settings) for v in catalogue},
+    )
+
+
+def run(
+    settings: Settings,
+    log: Callable[[str], None] = print,
+    credentials: Credentials | None = None,
+) -> None:
+    """Print the table; raise one SandboxError naming every mismatch."""
+    catalogue = load_catalogue(docker_dir())
+    root = catalogue.docker_dir.parent
+    facts = gather(catalogue, settings, root, package_version(), credentials)
+    rows = check(catalogue, facts)
+    for line in table(rows):
+        log(line)
+    bad = [r.source for r in rows if not r.ok]
+    if bad:
+        raise SandboxError(f"version mismatch: {', '.join(bad)}", "see the table above")

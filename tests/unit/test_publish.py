@@ -1,0 +1,149 @@
+"""Publish planning and the version check: pure, from hand-made facts (no engine, no registry)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conjure_sandbox.catalogue import load_catalogue
+from conjure_sandbox.config import docker_dir
+from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.publish import plan_publish
+from conjure_sandbox.registry import Repository, parse_repository
+from conjure_sandbox.tested import TestedImage
+from conjure_sandbox.uptodate import LocalImage
+from conjure_sandbox.versioncheck import Facts, check, table
+
+CATALOGUE = load_catalogue(docker_dir())
+REPO = Repository("127.0.0.1:5000", "team/sandbox")
+BOTH = ("linux/amd64", "linux/arm64")
+
+
+def _local(version: str = "0.2.0", label: str | None = None) -> dict[str, LocalImage]:
+    return {
+        f"{REPO.name}:{version}{v.tag_suffix}": LocalImage(
+            id=f"sha256:{v.name}", labels={"org.opencontainers.image.version": label or version}
+        )
+        for v in CATALOGUE
+    }
+
+
+def _records(platforms: tuple[str, ...] = BOTH, version: str = "0.2.0") -> list[TestedImage]:
+    return [
+        TestedImage(v.name, p, "ref", f"sha256:{v.name}", version, "")
+        for v in CATALOGUE
+        for p in platforms
+    ]
+
+
+def _plan(**overrides: object):  # type: ignore[no-untyped-def]
+    options: dict[str, object] = {
+        "version": "0.2.0",
+        "repository": REPO,
+        "variants": (),
+        "local": _local(),
+        "records": _records(),
+        "published": ("0.1.0", "0.1", "latest"),
+        "remote_digests": {},
+    }
+    return plan_publish(CATALOGUE, **{**options, **overrides})  # type: ignore[arg-type]
+
+
+def test_version_tags_first_then_floating_tags_by_digest() -> None:
+    plan = _plan()
+    lines = plan.describe()
+    pushes = [i for i, line in enumerate(lines) if line.lstrip().startswith("push")]
+    moves = [i for i, line in enumerate(lines) if line.lstrip().startswith("move")]
+    assert len(pushes) == 4
+    assert max(pushes) < min(moves)
+    assert f"  move          {REPO.name}:latest -> sha256:full" in lines
+    assert f"  move          {REPO.name}:0.2-minimal -> sha256:minimal" in lines
+
+
+def test_untested_platform_is_refused_with_the_command_to_test_it() -> None:
+    with pytest.raises(SandboxError, match="not passed its image tests on linux/arm64"):
+        _plan(records=_records(("linux/amd64",)))
+
+
+def test_records_of_another_digest_do_not_count() -> None:
+    other = [
+        TestedImage(r.variant, r.platform, r.ref, "sha256:old", r.version, "") for r in _records()
+    ]
+    with pytest.raises(SandboxError, match="not passed its image tests"):
+        _plan(records=other)
+
+
+def test_version_tag_with_another_digest_is_refused_unless_forced() -> None:
+    with pytest.raises(SandboxError, match="immutable"):
+        _plan(remote_digests={"0.2.0-node": "sha256:different"})
+    forced = _plan(remote_digests={"0.2.0-node": "sha256:different"}, force=True)
+    assert forced.overwrites == (("0.2.0-node", "sha256:different"),)
+    assert any(line.lstrip().startswith("OVERWRITE") for line in forced.describe())
+
+
+def test_same_digest_is_already_there_so_a_rerun_completes() -> None:
+    plan = _plan(remote_digests={"0.2.0": "sha256:full"})
+    assert plan.releases[0].present == ("0.2.0",)
+    assert any("already there" in line for line in plan.describe())
+
+
+def test_missing_image_wrong_label_older_version_and_bad_inputs() -> None:
+    with pytest.raises(SandboxError, match="is not in the engine"):
+        _plan(local={})
+    with pytest.raises(SandboxError, match=r"version label '0\.1\.9'"):
+        _plan(local=_local(label="0.1.9"))
+    with pytest.raises(SandboxError, match=r"lower than the latest release 0\.3\.0"):
+        _plan(published=("0.3.0",))
+    with pytest.raises(SandboxError, match="unknown variant 'gpu'"):
+        _plan(variants=("gpu",))
+    with pytest.raises(SandboxError, match="build metadata"):
+        _plan(version="0.2.0+7")
+
+
+@pytest.mark.parametrize(
+    "bad", ["conjure-sandbox", "Ghcr.io/x/y", "ghcr.io/x/y:1.0", "ghcr.io/x/y@sha256:ab", "x/y"]
+)
+def test_malformed_image_references_are_refused(bad: str) -> None:
+    with pytest.raises(SandboxError, match="not an image repository"):
+        parse_repository(bad)
+
+
+def _facts(**overrides: object) -> Facts:
+    options: dict[str, object] = {
+        "version": "0.2.0",
+        "git_tags": (),
+        "image": REPO.name,
+        "labels": {v.name: None for v in CATALOGUE},
+        "published": ("0.1.0",),
+        "pull_refs": {v.name: f"{REPO.name}:0.2.0{v.tag_suffix}" for v in CATALOGUE},
+    }
+    return Facts(**{**options, **overrides})  # type: ignore[arg-type]
+
+
+def test_version_check_passes_when_every_source_agrees() -> None:
+    rows = check(CATALOGUE, _facts(git_tags=("v0.2.0",), labels={"full": "0.2.0"}))
+    assert all(r.ok for r in rows), table(rows)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "source"),
+    [
+        ({"git_tags": ("v0.2.1",)}, "git tag on HEAD"),
+        ({"labels": {"node": "0.1.0"}}, "label in node image"),
+        ({"published": ("0.3.0",)}, "newer than published releases"),
+        (
+            {
+                "pull_refs": {
+                    **{v.name: f"{REPO.name}:0.2.0{v.tag_suffix}" for v in CATALOGUE},
+                    "full": f"{REPO.name}:latest",
+                }
+            },
+            "ensure_image() pulls (full)",
+        ),
+        ({"version": "0.2"}, "package version (pyproject.toml)"),
+    ],
+)
+def test_version_check_names_each_mismatch(overrides: dict[str, object], source: str) -> None:
+    rows = check(CATALOGUE, _facts(**overrides))
+    bad = [r for r in rows if not r.ok]
+    assert [r.source for r in bad] == [source]
+    assert "MISMATCH" in "\n".join(table(rows))
