@@ -201,6 +201,37 @@ def publish(
     )
 
 
+@task(
+    auto_shortflags=False,
+    help={
+        "bump": "patch, minor, major or prerelease (1.2.3 -> 1.2.4-rc.1)",
+        "version": "the exact new version instead of a bump",
+        "dry_run": "show the diff it would commit; change nothing",
+    },
+)
+def release(
+    c: Context, bump: str | None = None, version: str | None = None, dry_run: bool = False
+) -> None:
+    """Set the next version, date the changelog, commit and tag vX.Y.Z; never pushes."""
+    from datetime import date
+    from pathlib import Path
+
+    from conjure_sandbox.release import apply, plan_release
+    from conjure_sandbox.version import package_version
+
+    def run() -> None:
+        plan = plan_release(
+            Path.cwd(), package_version(), bump=bump, version=version, today=date.today()
+        )
+        print(f"release {plan.old} -> {plan.new} (tag {plan.tag})")
+        if dry_run:
+            print("\n".join(plan.diff()))
+            return
+        apply(plan)
+
+    _user_errors(run)
+
+
 @task
 def check_version(c: Context) -> None:
     """Check that one version is used everywhere (also: nox -s check_version)."""

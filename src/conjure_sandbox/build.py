@@ -300,8 +300,10 @@ def build_images(
             stale = replace(stale, builder=None, context=builder)
     if dry_run:
         return plan, []
-    runner = _default_client(stale.context) if stale.context else engine()
-    built = {r.variant: r for r in run_plan(stale, runner, log, jobs, progress)}
+    built: dict[str, BuildResult] = {}
+    if stale.targets:
+        runner = _default_client(stale.context) if stale.context else engine()
+        built = {r.variant: r for r in run_plan(stale, runner, log, jobs, progress)}
     return plan, [
         built.get(t.variant.name)
         or BuildResult(

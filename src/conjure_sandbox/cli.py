@@ -1,0 +1,66 @@
+"""``conjure-sandbox``: the library user's command (maintainers use invoke)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from conjure_sandbox.errors import SandboxError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="conjure-sandbox", description="Sandbox images matching this library's version."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    ensure = commands.add_parser("ensure", help="find, pull or build the image; print its ref")
+    ensure.add_argument("--variant", default="full")
+    ensure.add_argument("--registry", help="registry host to pull from instead of ghcr.io")
+    ensure.add_argument("--no-pull", action="store_true", help="never pull")
+    ensure.add_argument("--no-build", action="store_true", help="never build locally")
+    commands.add_parser("variants", help="list the variants in the catalogue")
+    tags = commands.add_parser("tags", help="print the tags a release version gets")
+    tags.add_argument("version")
+    tags.add_argument("--variant", action="append", default=[], help="(repeatable; default: all)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "ensure":
+            from conjure_sandbox.ensure import ensure_image
+
+            ref = ensure_image(
+                args.variant,
+                registry=args.registry,
+                pull=not args.no_pull,
+                build=not args.no_build,
+                log=lambda line: print(line, file=sys.stderr),
+            )
+            print(ref)
+        elif args.command == "variants":
+            from conjure_sandbox.catalogue import load_catalogue
+            from conjure_sandbox.config import docker_dir
+
+            for v in load_catalogue(docker_dir()):
+                mark = "*" if v.default else " "
+                print(f"{mark} {v.name:<8} {','.join(v.platforms):<24} {v.description}")
+        else:
+            from conjure_sandbox.catalogue import load_catalogue
+            from conjure_sandbox.config import Settings, docker_dir
+            from conjure_sandbox.tags import release_tags
+
+            image = Settings.from_env().image
+            for v in load_catalogue(docker_dir()).select(tuple(args.variant)):
+                tags = release_tags(args.version, v)
+                print(f"{v.name}: " + " ".join(f"{image}:{t}" for t in tags.all))
+    except SandboxError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""``invoke publish`` against real registries: Debian's docker-registry on loopback ports.
+
+The images are built once for amd64 and arm64 and loaded. The records saying
+they passed their image tests are written here directly (the image sessions
+write them for real: tests/images, ``--image``); each test keeps its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+from conjure_sandbox.catalogue import load_catalogue
+from conjure_sandbox.config import docker_dir
+from conjure_sandbox.registry import Credentials, list_tags, parse_repository, tag_digest
+from conjure_sandbox.tags import release_tags
+from conjure_sandbox.tested import TestedImage, record
+from conjure_sandbox.uptodate import local_images
+from conjure_sandbox.version import package_version
+from tests.integration.conftest import ROOT, Registry, run_invoke
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+CATALOGUE = load_catalogue(docker_dir())
+VERSION = package_version()
+BUILT_AS = "127.0.0.1:5002/conjure-test/pub"
+BOTH = ("linux/amd64", "linux/arm64")
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, str]:
+    """Every variant for both platforms, loaded as BUILT_AS:<version>[-variant]: id by variant."""
+    result = run_invoke(
+        *("build", "--all", "--platform", BOTH[0], "--platform", BOTH[1], "--load"),
+        *("--progress", "quiet"),
+        env={"CONJURE_BASE": "local", "CONJURE_IMAGE": BUILT_AS},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    refs = {v.name: f"{BUILT_AS}:{VERSION}{v.tag_suffix}" for v in CATALOGUE}
+    found = local_images(refs.values()) or {}
+    return {name: found[ref].id for name, ref in refs.items()}
+
+
+def _as(image: str, variants: Mapping[str, str]) -> None:
+    """Give the built images the name a test registry's repository needs."""
+    for name in variants:
+        suffix = CATALOGUE.get(name).tag_suffix
+        source = f"{BUILT_AS}:{VERSION}{suffix}"
+        subprocess.run(["docker", "tag", source, f"{image}:{VERSION}{suffix}"], check=True)
+
+
+def _tested(directory: Path, image: str, ids: Mapping[str, str]) -> None:
+    for name, image_id in ids.items():
+        for platform in BOTH:
+            ref = f"{image}:{VERSION}{CATALOGUE.get(name).tag_suffix}"
+            record(directory, TestedImage(name, platform, ref, image_id, VERSION, ""))
+
+
+def _publish(
+    image: str, tested_dir: Path, *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run_invoke(
+        "publish",
+        *args,
+        env={"CONJURE_IMAGE": image, "CONJURE_TESTED_DIR": str(tested_dir), **(env or {})},
+    )
+
+
+def _snapshot(image: str, credentials: Credentials | None = None) -> dict[str, str | None]:
+    repository = parse_repository(image)
+    return {t: tag_digest(repository, t, credentials) for t in list_tags(repository, credentials)}
+
+
+def _platforms(ref: str) -> set[str]:
+    raw = subprocess.run(
+        ["docker", "buildx", "imagetools", "inspect", "--raw", ref],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {
+        f"{m['platform']['os']}/{m['platform']['architecture']}"
+        for m in json.loads(raw)["manifests"]
+        if m["platform"]["os"] != "unknown"
+    }
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "(fix: " in lines[0]
+    return lines[0]
+
+
+@pytest.mark.registry
+def test_publish_every_variant_then_refuse_a_changed_image(
+    built: dict[str, str], make_registry: Callable[..., Registry], tmp_path: Path
+) -> None:
+    make_registry(5002)
+    _tested(tmp_path / "tested", BUILT_AS, built)
+    result = _publish(BUILT_AS, tmp_path / "tested")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    holding = _snapshot(BUILT_AS)
+    for variant in CATALOGUE:
+        tags = release_tags(VERSION, variant)
+        for tag in tags.all:
+            assert holding[tag] == built[variant.name], tag
+            assert _platforms(f"{BUILT_AS}:{tag}") == set(BOTH), tag
+    assert "latest" in holding
+    assert not any(tag.split("-")[0] == "0" for tag in holding)  # no bare 0 tag
+
+    # The same version again, with different content: refused, registry unchanged.
+    rebuilt = run_invoke(
+        *("build", "--variant", "minimal", "--platform", BOTH[0], "--platform", BOTH[1]),
+        *("--load", "--tag", f"{BUILT_AS}:{VERSION}", "--cache", "none"),
+        env={"CONJURE_BASE": "local", "SOURCE_DATE_EPOCH": "1"},
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    changed = (local_images([f"{BUILT_AS}:{VERSION}-minimal"]) or {})[
+        f"{BUILT_AS}:{VERSION}-minimal"
+    ]
+    assert changed.id != built["minimal"]
+    _tested(tmp_path / "tested", BUILT_AS, {"minimal": changed.id})
+    refused = _publish(BUILT_AS, tmp_path / "tested", "--variant", "minimal")
+    assert "release tags are immutable" in _one_line_error(refused)
+    assert _snapshot(BUILT_AS) == holding
+    subprocess.run(
+        ["docker", "tag", f"{BUILT_AS}@{built['minimal']}", f"{BUILT_AS}:{VERSION}-minimal"],
+        capture_output=True,
+        check=False,
+    )
+
+
+@pytest.mark.registry
+def test_registry_stopped_mid_publish_moves_no_floating_tag_and_a_rerun_completes(
+    built: dict[str, str], make_registry: Callable[..., Registry], tmp_path: Path
+) -> None:
+    registry = make_registry(5003)
+    image = f"{registry.host}/conjure-test/pub"
+    ids = {"full": built["full"], "minimal": built["minimal"]}
+    _as(image, ids)
+    _tested(tmp_path / "tested", image, ids)
+    args = ("publish", "--variant", "full", "--variant", "minimal")
+    env = {"CONJURE_IMAGE": image, "CONJURE_TESTED_DIR": str(tmp_path / "tested")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    repository = parse_repository(image)
+    deadline = time.monotonic() + 600
+    while tag_digest(repository, VERSION) is None and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    registry.stop()  # the full variant's version tag landed; minimal's push is next
+    stdout, stderr = process.communicate(timeout=900)
+    assert process.returncode == 1, stdout + stderr
+    assert "floating tags were not moved" in stderr
+    assert len(stderr.strip().splitlines()) == 1
+
+    registry.start()
+    tags = set(list_tags(repository))
+    assert tags <= {VERSION, f"{VERSION}-minimal"}, tags
+    rerun = run_invoke(*args, env=env)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr
+    assert "already there" in rerun.stdout
+    holding = _snapshot(image)
+    assert holding[VERSION] == holding["latest"] == built["full"]
+    assert holding[f"{VERSION}-minimal"] == holding["minimal"] == built["minimal"]
+
+
+@pytest.mark.registry
+def test_credentials_wrong_then_right_and_the_password_never_shows(
+    built: dict[str, str], make_registry: Callable[..., Registry], tmp_path: Path
+) -> None:
+    password = "pw-7f3a-never-print-me"
+    registry = make_registry(5004, users={"maint": password})
+    image = f"{registry.host}/conjure-test/pub"
+    ids = {"minimal": built["minimal"]}
+    _as(image, ids)
+    _tested(tmp_path / "tested", image, ids)
+    docker_config = Path.home() / ".docker" / "config.json"
+    before = docker_config.read_text() if docker_config.exists() else ""
+
+    wrong = _publish(
+        image,
+        tmp_path / "tested",
+        *("--variant", "minimal"),
+        env={"CONJURE_REGISTRY_USER": "maint", "CONJURE_REGISTRY_PASSWORD": "wrong-password"},
+    )
+    assert "HTTP 401" in _one_line_error(wrong)
+    assert not (registry.root / "data" / "docker" / "registry" / "v2" / "repositories").exists()
+
+    right = run_invoke(
+        *("publish", "--variant", "minimal", "--password-stdin"),
+        env={
+            "CONJURE_IMAGE": image,
+            "CONJURE_TESTED_DIR": str(tmp_path / "tested"),
+            "CONJURE_REGISTRY_USER": "maint",
+        },
+        stdin=password + "\n",
+    )
+    assert right.returncode == 0, right.stdout[-3000:] + right.stderr
+    credentials = Credentials("maint", password)
+    assert _snapshot(image, credentials)[f"{VERSION}-minimal"] == built["minimal"]
+    for text in (wrong.stdout, wrong.stderr, right.stdout, right.stderr):
+        assert password not in text
+    # The login lived in a temporary client config: the user's own is untouched.
+    assert (docker_config.read_text() if docker_config.exists() else "") == before
+
+
+@pytest.mark.registry
+def test_a_version_lower_than_the_latest_release_is_refused(
+    built: dict[str, str], make_registry: Callable[..., Registry], tmp_path: Path
+) -> None:
+    registry = make_registry(5005)
+    image = f"{registry.host}/conjure-test/pub"
+    _as(image, {"minimal": built["minimal"]})
+    _tested(tmp_path / "tested", image, {"minimal": built["minimal"]})
+    subprocess.run(["docker", "tag", f"{image}:{VERSION}-minimal", f"{image}:9.9.9"], check=True)
+    subprocess.run(["docker", "push", "--quiet", f"{image}:9.9.9"], capture_output=True, check=True)
+    result = _publish(image, tmp_path / "tested", "--variant", "minimal")
+    assert "lower than the latest release 9.9.9" in _one_line_error(result)
+    assert list_tags(parse_repository(image)) == ["9.9.9"]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (("build", "--variant", "minimal", "--version", "1.2"), {}, "not a semver version"),
+        (("build", "--variant", "minimal", "--version", "01.2.3"), {}, "not a semver version"),
+        (("build", "--variant", "minimal", "--version", "v1.2.3"), {}, "starts with 'v'"),
+        (("build", "--variant", "minimal", "--version", "1.2.3+b"), {}, "build metadata"),
+        (("build", "--variant", "minimal", "--platform", "linux/sparc"), {}, "linux/sparc"),
+        (("publish", "--variant", "gpu"), {}, "unknown variant 'gpu'"),
+        (("publish",), {"CONJURE_IMAGE": "Not/A Ref"}, "not an image repository"),
+    ],
+)
+def test_bad_inputs_are_one_line_errors_and_push_nothing(
+    args: tuple[str, ...], env: dict[str, str], message: str
+) -> None:
+    result = run_invoke(*args, "--dry-run", env={"CONJURE_BASE": "local", **env})
+    assert message in _one_line_error(result)
