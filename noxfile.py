@@ -33,13 +33,16 @@ def _pytest(session: nox.Session, *args: str) -> None:
 
 @nox.session(tags=["check"])
 def lint(session: nox.Session) -> None:
-    """Ruff, mypy (strict on src/) and hadolint on every Dockerfile."""
+    """Ruff, mypy (strict on src/), hadolint on every Dockerfile, zizmor and schema on workflows."""
     _install(session)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
     dockerfiles = sorted(str(v.dockerfile) for v in CATALOGUE)
     session.run("hadolint", "--config", "docker/hadolint.yaml", *dockerfiles)
+    workflows = sorted(str(p) for p in Path(".github/workflows").glob("*.yml"))
+    session.run("zizmor", "--offline", *workflows)
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
 
 
 @nox.session(tags=["check"])
@@ -53,7 +56,7 @@ def unit(session: nox.Session) -> None:
 def check_version(session: nox.Session) -> None:
     """Package version = git tag = image labels = tags to push = what ensure_image pulls."""
     _install(session)
-    session.run("invoke", "check-version")
+    session.run("invoke", "check-version", *session.posargs)
 
 
 @nox.session

@@ -38,6 +38,9 @@ def _user_errors(step: Callable[[], T]) -> T:
         "a registry repository, or none",
         "no_cache": "ignore cached layers (a fresh cache is still exported)",
         "progress": "plain (every log line, prefixed by variant) or quiet (start and end only)",
+        "by_digest": "push untagged, by digest, into CONJURE_IMAGE (CI's per-platform jobs)",
+        "digest_dir": "with --by-digest: write <variant>-<platform> files holding image@digest",
+        "sbom": "attach an SBOM attestation to pushed images (needs Docker Hub's scanner image)",
         "builder": "a buildx builder other than the default",
         "jobs": "variants to build at once (default 0: all)",
         "ca_bundle": "extra CA bundle (PEM) for pip/npm/curl in RUN steps; 'none' to pass none",
@@ -57,6 +60,9 @@ def build(
     cache: str | None = None,
     no_cache: bool = False,
     progress: str = "plain",
+    by_digest: bool = False,
+    digest_dir: str | None = None,
+    sbom: bool = False,
     builder: str | None = None,
     ca_bundle: str | None = None,
     jobs: int = 0,
@@ -88,6 +94,8 @@ def build(
             cache=not no_cache,
             cache_store=cache,
             progress=progress,
+            by_digest=by_digest,
+            sbom=sbom,
             builder=builder,
             jobs=jobs,
             dry_run=dry_run,
@@ -96,6 +104,13 @@ def build(
             print("\n".join(plan.describe()))
             return
         print("\n".join(summary(results)))
+        if digest_dir:
+            from pathlib import Path
+
+            from conjure_sandbox.build import write_digests
+
+            for path in write_digests(plan, results, Path(digest_dir)):
+                print(f"digest: {path} -> {path.read_text().strip()}")
         raise_if_failed(results)
 
     _user_errors(run)
@@ -174,6 +189,9 @@ def variants(c: Context) -> None:
         "force": "overwrite a version tag that holds another digest (says what it overwrites)",
         "maintenance": "allow a patch release on an older X.Y line (1.2.6 after 1.3.0)",
         "password_stdin": "read the registry password from stdin (user: CONJURE_REGISTRY_USER)",
+        "from_digests": "merge tested per-platform images already pushed by digest (CI)",
+        "edge": "a main-branch build at this commit: sha-<commit> and edge tags, never latest",
+        "digest_file": "write one image@digest line per published index (for signing)",
         "dry_run": "print the check, every push and every tag move; push nothing",
     },
 )
@@ -183,9 +201,14 @@ def publish(
     force: bool = False,
     maintenance: bool = False,
     password_stdin: bool = False,
+    from_digests: bool = False,
+    edge: str = "",
+    digest_file: str | None = None,
     dry_run: bool = False,
 ) -> None:
     """Push the tested images under their version tags, then move the floating tags."""
+    from pathlib import Path
+
     from conjure_sandbox.config import Settings
     from conjure_sandbox.publish import publish as run_publish
 
@@ -196,6 +219,9 @@ def publish(
             force=force,
             maintenance=maintenance,
             password_stdin=password_stdin,
+            from_digests=from_digests,
+            edge=edge,
+            digest_file=Path(digest_file) if digest_file else None,
             dry_run=dry_run,
         )
     )
@@ -232,13 +258,27 @@ def release(
     _user_errors(run)
 
 
-@task
-def check_version(c: Context) -> None:
+@task(
+    auto_shortflags=False,
+    help={
+        "release_tag": "the git tag a release names (CI's release event), e.g. v0.2.0",
+        "no_images": "skip the built images' labels (before anything is built)",
+    },
+)
+def check_version(c: Context, release_tag: str = "", no_images: bool = False) -> None:
     """Check that one version is used everywhere (also: nox -s check_version)."""
     from conjure_sandbox import versioncheck
     from conjure_sandbox.config import Settings
+    from conjure_sandbox.publish import credentials_from_env
 
-    _user_errors(lambda: versioncheck.run(Settings.from_env()))
+    _user_errors(
+        lambda: versioncheck.run(
+            Settings.from_env(),
+            credentials=credentials_from_env(),
+            images=not no_images,
+            release_tag=release_tag,
+        )
+    )
 
 
 @task(
@@ -264,6 +304,18 @@ def bench(c: Context, runs: int = 5, out: str = "docs/benchmarks.md") -> None:
         print(f"report: {out}")
 
     _user_errors(run)
+
+
+@task
+def matrix(c: Context) -> None:
+    """Print the CI matrix (variant x platform x runner) from the catalogue as JSON."""
+    import json
+
+    from conjure_sandbox.catalogue import load_catalogue
+    from conjure_sandbox.config import docker_dir
+    from conjure_sandbox.matrix import ci_matrix
+
+    print(json.dumps(_user_errors(lambda: ci_matrix(load_catalogue(docker_dir())))))
 
 
 @task

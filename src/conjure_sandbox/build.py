@@ -129,6 +129,8 @@ def run_target(
             cache_from=[spec_fields(spec) for spec in target.cache_from] or None,
             cache_to=spec_fields(target.cache_to[0]) if target.cache_to else None,
             provenance=spec_fields(target.provenance) if target.provenance else None,
+            sbom=True if target.sbom else None,
+            output=spec_fields(target.output) if target.output else {},
             load=target.load,
             push=target.push,
             builder=builder,
@@ -156,7 +158,9 @@ def run_target(
     # "builder/node/build-id": says which builder really ran it.
     node = "/".join(str(metadata_fields.get("buildx.build.ref", "?")).split("/")[:2])
     log(f"[{name}] built on {node}")
-    sizes = compressed_sizes(client, f"{target.tags[0]}@{digest}") if target.push and digest else ()
+    repository = target.by_digest or (target.tags[0] if target.tags else "")
+    pushed = (target.push or target.by_digest) and digest
+    sizes = compressed_sizes(client, f"{repository}@{digest}") if pushed else ()
     if progress == "quiet":
         log(f"[{name}] done in {time.monotonic() - started:.1f}s")
     return BuildResult(
@@ -227,6 +231,8 @@ def build_images(
     builder: str | None = None,
     jobs: int = 0,
     progress: str = "plain",
+    by_digest: bool = False,
+    sbom: bool = False,
     dry_run: bool = False,
     client: DockerClient | None = None,
     log: Log = print,
@@ -244,7 +250,8 @@ def build_images(
     provenance = read_provenance(version, catalogue.docker_dir.parent)
     ca_bundle = resolve_ca_bundle(settings.ca_bundle)
     store = parse_cache(settings.cache if cache_store is None else cache_store)
-    wanted = platforms or (() if push or load is False else (host_platform(),))
+    publishing = push or by_digest
+    wanted = platforms or (() if publishing or load is False else (host_platform(),))
     wanted_base = base or settings.base_image
     tags = [t for v in selected for t in target_tags(v, settings.image, version, tag)]
     # One cheap query answers both "which base?" and "is anything out of date?".
@@ -262,7 +269,7 @@ def build_images(
         wanted=wanted_base,
         local_base=settings.local_base,
         explicit=base is not None or settings.base != "upstream",
-        publishing=push,
+        publishing=publishing,
         is_present=lambda ref: ref in known if known is not None else _present(engine(), ref),
         is_pullable=remote_exists,
         warn=log,
@@ -283,6 +290,8 @@ def build_images(
         builder=builder,
         context_files=uptodate.context_files(catalogue.docker_dir),
         base_id=known[base_ref].id if known and base_ref in known else "",
+        by_digest=by_digest,
+        sbom=sbom or settings.sbom,
     )
     current = {
         t.variant.name: known[t.tags[0]].id
@@ -359,3 +368,16 @@ def raise_if_failed(results: list[BuildResult]) -> None:
     failed = [r.variant for r in results if not r.ok]
     if failed:
         raise SandboxError(f"build failed for {', '.join(failed)}", "see the log tail above")
+
+
+def write_digests(plan: BuildPlan, results: list[BuildResult], directory: Path) -> list[Path]:
+    """Per variant pushed by digest, a file ``<variant>-<platforms>`` holding ``repo@digest``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for target, result in zip(plan.targets, results, strict=True):
+        if target.by_digest and result.digest:
+            slug = "+".join(p.replace("/", "-") for p in target.platforms)
+            path = directory / f"{target.variant.name}-{slug}"
+            path.write_text(f"{target.by_digest}@{result.digest}\n")
+            written.append(path)
+    return written

@@ -50,6 +50,16 @@ class BuildTarget:
     cache_to: tuple[str, ...] = ()
     # Attached to pushed images only: a loaded image keeps no attestation.
     provenance: str = ""
+    sbom: bool = False
+    # Push untagged, by digest, into this repository (CI's per-platform jobs).
+    by_digest: str = ""
+
+    @property
+    def output(self) -> str:
+        """The ``--output`` of a push by digest, else empty (``--load``/``--push`` say it)."""
+        if not self.by_digest:
+            return ""
+        return f"type=image,name={self.by_digest},push-by-digest=true,name-canonical=true,push=true"
 
     @property
     def inputs(self) -> str:
@@ -76,6 +86,10 @@ class BuildTarget:
             argv += ["--cache-to", spec]
         if self.provenance:
             argv += ["--provenance", self.provenance]
+        if self.sbom:
+            argv += ["--sbom", "true"]
+        if self.output:
+            argv += ["--output", self.output]
         if not self.cache:
             argv.append("--no-cache")
         if self.load:
@@ -96,7 +110,15 @@ class BuildPlan:
     def describe(self) -> list[str]:
         lines = list(self.notes)
         for target in self.targets:
-            output = "push" if target.push else "load" if target.load else "build cache only"
+            output = (
+                "push by digest"
+                if target.by_digest
+                else "push"
+                if target.push
+                else "load"
+                if target.load
+                else "build cache only"
+            )
             lines.append(f"{target.variant.name}: {', '.join(target.platforms)} ({output})")
             lines.extend(f"  tag        {tag}" for tag in target.tags)
             lines.extend(f"  build-arg  {key}={value}" for key, value in target.build_args)
@@ -109,7 +131,15 @@ class BuildPlan:
         """The same plan as a ``docker buildx bake`` JSON file: the benchmark's reference."""
         targets: dict[str, object] = {}
         for t in self.targets:
-            output = ["type=registry"] if t.push else ["type=docker"] if t.load else []
+            output = (
+                [t.output]
+                if t.output
+                else ["type=registry"]
+                if t.push
+                else ["type=docker"]
+                if t.load
+                else []
+            )
             targets[t.variant.name] = {
                 "context": str(t.context),
                 "dockerfile": str(t.variant.dockerfile),
@@ -165,6 +195,8 @@ def plan_build(
     builder: str | None = None,
     context_files: Mapping[str, str] | None = None,
     base_id: str = "",
+    by_digest: bool = False,
+    sbom: bool = False,
 ) -> BuildPlan:
     """Settle every variant's platforms, tags, arguments, caches and outputs.
 
@@ -176,8 +208,10 @@ def plan_build(
     others up to date.
     """
     dockerfiles = {v.dockerfile.name for v in catalogue}
-    if load and push:
+    if load and (push or by_digest):
         raise SandboxError("--load and --push exclude each other", "pick one")
+    if by_digest and tag:
+        raise SandboxError("a push by digest carries no tag", "drop --tag")
     targets = []
     for variant in catalogue.select(variants):
         wanted = tuple(platforms or variant.platforms)
@@ -185,16 +219,18 @@ def plan_build(
             variant=variant,
             context=catalogue.docker_dir,
             platforms=wanted,
-            tags=target_tags(variant, image, provenance.version, tag),
+            tags=() if by_digest else target_tags(variant, image, provenance.version, tag),
             build_args=(("BASE", base),),
             labels=labels_for(variant, provenance, base),
             secrets=(secret_spec(ca_bundle),) if ca_bundle else (),
-            load=(len(wanted) == 1 and not push) if load is None else load,
-            push=push,
+            load=(len(wanted) == 1 and not push and not by_digest) if load is None else load,
+            push=push and not by_digest,
             cache=cache,
             cache_from=cache_store.imports(variant.name, wanted) if cache else (),
             cache_to=cache_store.exports(variant.name, wanted),
-            provenance="mode=max" if push else "",
+            provenance="mode=max" if push or by_digest else "",
+            sbom=sbom and (push or by_digest),
+            by_digest=image if by_digest else "",
         )
         own_files = {
             path: digest

@@ -11,20 +11,23 @@ rerun after a failure completes the publish.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from conjure_sandbox.catalogue import Catalogue
+from conjure_sandbox.catalogue import Catalogue, Variant
 from conjure_sandbox.config import Settings
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.registry import Credentials, Repository
-from conjure_sandbox.tags import TagSet, check_newer, parse_version, release_tags
+from conjure_sandbox.tags import TagSet, check_newer, edge_tags, parse_version, release_tags
 from conjure_sandbox.tested import TestedImage, untested_platforms
 from conjure_sandbox.uptodate import LocalImage
 
@@ -37,15 +40,27 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class VariantRelease:
-    """One variant's tested local image and the tags it gets."""
+    """One variant's tested image and the tags it gets.
+
+    Either a local image to push (``local_ref``, ``image_id``), or tested
+    per-platform images already in the registry by digest (``sources``) to
+    merge into one index: CI's route.
+    """
 
     variant: str
     local_ref: str
     image_id: str
     platforms: tuple[str, ...]
     tags: TagSet
-    # Version tags the registry already holds at this exact digest: nothing to push.
+    # Version tags the registry already holds with this exact content: nothing to do.
     present: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+
+    @property
+    def origin(self) -> str:
+        return (
+            " + ".join(self.sources) if self.sources else f"{self.local_ref} ({self.image_id[:19]})"
+        )
 
 
 @dataclass(frozen=True)
@@ -60,15 +75,15 @@ class PublishPlan:
         lines = [f"publish {self.version} to {self.repository.name}"]
         for r in self.releases:
             for tag in r.tags.immutable:
-                state = "already there" if tag in r.present else "push"
-                source = f"{r.local_ref} ({r.image_id[:19]})"
-                lines.append(f"  {state:<13} {self.repository.name}:{tag} <- {source}")
+                state = "already there" if tag in r.present else "merge" if r.sources else "push"
+                lines.append(f"  {state:<13} {self.repository.name}:{tag} <- {r.origin}")
             lines.append(f"  verify        {', '.join(r.platforms)} in {r.tags.immutable[0]}")
         for tag, digest in self.overwrites:
             lines.append(f"  OVERWRITE     {self.repository.name}:{tag} (now {digest[:19]})")
         for r in self.releases:
             for tag in r.tags.floating:
-                lines.append(f"  move          {self.repository.name}:{tag} -> {r.image_id[:19]}")
+                source = f"{r.tags.immutable[0]} (its index digest)"
+                lines.append(f"  move          {self.repository.name}:{tag} -> {source}")
         return lines
 
 
@@ -84,63 +99,136 @@ def plan_publish(
     remote_digests: Mapping[str, str | None],
     force: bool = False,
     maintenance: bool = False,
+    from_digests: bool = False,
+    content: Mapping[str, str] | None = None,
+    edge: str = "",
+    lone_manifests: Iterable[str] = (),
 ) -> PublishPlan:
-    """Decide every push and tag move, or refuse (nothing pushed yet) with the reason and fix.
+    """Decide every push, merge and tag move, or refuse (nothing pushed yet) with reason and fix.
 
-    ``local`` maps each variant's version tag to the engine's image,
-    ``published`` is the repository's tags, ``remote_digests`` maps version
-    tags to what the registry holds.
+    ``local`` maps each variant's version tag to the engine's image;
+    ``published`` is the repository's tags; ``remote_digests`` maps version
+    tags to what the registry holds there. With ``from_digests`` the tested
+    images are the records' ``repo@digest`` references instead of local
+    images, and ``content`` gives, per variant, the identity their merged
+    index would have (compared with ``remote_digests``). ``edge`` (a commit)
+    publishes a main-branch build: ``sha-<commit>`` and ``edge`` tags only.
+    ``lone_manifests`` names version tags that hold a single-platform image
+    manifest: ``docker push`` (containerd image store) puts a child manifest
+    under the tag before the index, so an interrupted push leaves one. No
+    release of a multi-platform variant ever is one, so it is completed, not
+    refused.
     """
+    lone = set(lone_manifests)
     parsed = str(parse_version(version))
     published = list(published)
-    check_newer(parsed, published, maintenance=maintenance)
+    if not edge:
+        check_newer(parsed, published, maintenance=maintenance)
     records = list(records)
     releases = []
     overwrites = []
     for variant in catalogue.select(tuple(variants)):
-        tags = release_tags(parsed, variant, published)
-        local_ref = f"{repository.name}:{tags.immutable[0]}"
-        image = local.get(local_ref)
-        if image is None:
-            raise SandboxError(
-                f"{local_ref} is not in the engine",
-                f"invoke build --variant {variant.name} "
-                + " ".join(f"--platform {p}" for p in variant.platforms),
-            )
-        label = image.labels.get("org.opencontainers.image.version")
-        if label != parsed:
-            raise SandboxError(
-                f"{local_ref} carries version label {label!r}, not {parsed!r}",
-                "rebuild it with invoke build, then test it again",
-            )
-        missing = untested_platforms(records, variant.name, image.id, variant.platforms)
-        if missing:
-            raise SandboxError(
-                f"{local_ref} ({image.id[:19]}) has not passed its image tests on "
-                f"{', '.join(missing)}",
-                f"nox -s \"test_images(variant='{variant.name}')\" -- --image {repository.name} "
-                "(and test_images_arm64 for linux/arm64)",
+        tags = edge_tags(edge, variant) if edge else release_tags(parsed, variant, published)
+        if from_digests:
+            sources = _tested_digests(variant.name, variant.platforms, repository, records, parsed)
+            local_ref, identity = "", (content or {}).get(variant.name, "")
+        else:
+            sources = ()
+            local_ref = f"{repository.name}:{parsed}{variant.tag_suffix}"
+            identity = _tested_local(
+                variant.name, variant.platforms, local_ref, local, records, parsed
             )
         present = []
         for tag in tags.immutable:
             held = remote_digests.get(tag)
-            if held == image.id:
+            if held is not None and held == identity:
                 present.append(tag)
+            elif held is not None and tag in lone and len(variant.platforms) > 1:
+                continue  # an interrupted push of ours: pushing again completes it
             elif held is not None:
                 if not force:
                     raise SandboxError(
-                        f"{repository.name}:{tag} already holds {held[:19]}, not {image.id[:19]}; "
-                        "release tags are immutable",
+                        f"{repository.name}:{tag} already holds {held[:19]}, other content than "
+                        "the tested image; release tags are immutable",
                         "release a new version (invoke release --bump patch); --force "
                         "overwrites it, breaking everyone who pinned it",
                     )
                 overwrites.append((tag, held))
         releases.append(
             VariantRelease(
-                variant.name, local_ref, image.id, variant.platforms, tags, tuple(present)
+                variant.name,
+                local_ref,
+                "" if from_digests else identity,
+                variant.platforms,
+                tags,
+                tuple(present),
+                sources,
             )
         )
     return PublishPlan(parsed, repository, tuple(releases), tuple(overwrites))
+
+
+def _tested_local(
+    variant: str,
+    platforms: tuple[str, ...],
+    local_ref: str,
+    local: Mapping[str, LocalImage],
+    records: list[TestedImage],
+    version: str,
+) -> str:
+    """The ID of the local image to push, once it is known to be the tested one."""
+    image = local.get(local_ref)
+    if image is None:
+        raise SandboxError(
+            f"{local_ref} is not in the engine",
+            f"invoke build --variant {variant} --load "
+            + " ".join(f"--platform {p}" for p in platforms),
+        )
+    label = image.labels.get("org.opencontainers.image.version")
+    if label != version:
+        raise SandboxError(
+            f"{local_ref} carries version label {label!r}, not {version!r}",
+            "rebuild it with invoke build, then test it again",
+        )
+    missing = untested_platforms(records, variant, image.id, platforms)
+    if missing:
+        raise SandboxError(
+            f"{local_ref} ({image.id[:19]}) has not passed its image tests on {', '.join(missing)}",
+            f"nox -s \"test_images(variant='{variant}')\" -- --image {local_ref.rsplit(':', 1)[0]} "
+            "(and test_images_arm64 for linux/arm64)",
+        )
+    return image.id
+
+
+def _tested_digests(
+    variant: str,
+    platforms: tuple[str, ...],
+    repository: Repository,
+    records: list[TestedImage],
+    version: str,
+) -> tuple[str, ...]:
+    """One tested ``repo@digest`` per platform, in platform order, from the records."""
+    found: dict[str, set[str]] = {p: set() for p in platforms}
+    for r in records:
+        if (
+            r.variant == variant
+            and r.version == version
+            and r.ref.startswith(f"{repository.name}@")
+        ):
+            found.setdefault(r.platform, set()).add(r.ref)
+    missing = [p for p in platforms if not found[p]]
+    if missing:
+        raise SandboxError(
+            f"no tested {variant} image for {', '.join(missing)} in {repository.name}",
+            "build it with --by-digest and run its image tests with --image <repo@digest>",
+        )
+    several = [p for p in platforms if len(found[p]) > 1]
+    if several:
+        raise SandboxError(
+            f"several tested {variant} images for {', '.join(several)}",
+            "keep the records of one run only (CONJURE_TESTED_DIR)",
+        )
+    return tuple(found[p].pop() for p in platforms)
 
 
 @contextmanager
@@ -195,38 +283,68 @@ def _platforms(client: DockerClient, ref: str) -> set[str]:
     }
 
 
-def execute(plan: PublishPlan, *, config_dir: str | None = None, log: Log = print) -> None:
-    """Push version tags, verify every platform landed, then move floating tags by digest."""
+def index_digest(ref: str, config_dir: str | None = None) -> str:
+    """The digest the registry serves for ``ref`` (python-on-whales' inspect drops it)."""
+    env = {**os.environ, **({"DOCKER_CONFIG": config_dir} if config_dir else {})}
+    out = subprocess.run(
+        ["docker", "buildx", "imagetools", "inspect", ref, "--format", "{{json .Manifest}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    if out.returncode != 0:
+        reason = (out.stderr.strip().splitlines() or ["no reason given"])[-1]
+        raise SandboxError(
+            f"reading {ref} failed ({reason}); floating tags were not moved",
+            "fix the cause and run the same publish again: finished steps are skipped",
+        )
+    return str(json.loads(out.stdout)["digest"])
+
+
+def execute(
+    plan: PublishPlan, *, config_dir: str | None = None, log: Log = print
+) -> dict[str, str]:
+    """Version tags first (pushed or merged), every platform verified, then floating tags.
+
+    Returns each variant's index digest (what CI signs).
+    """
     from python_on_whales import DockerClient
 
     client = DockerClient(config=config_dir) if config_dir else DockerClient()
     repo = plan.repository.name
+    indexes: dict[str, str] = {}
     for r in plan.releases:
         for tag in r.tags.immutable:
             target = f"{repo}:{tag}"
             if tag in r.present:
                 log(f"already there  {target}")
-                continue
-            if target != r.local_ref:
-                _run(partial(client.image.tag, r.local_ref, target), f"tagging {target}")
-            log(f"push           {target}")
-            _run(partial(client.image.push, target, quiet=True), f"pushing {target}")
+            elif r.sources:
+                log(f"merge          {target} <- {' + '.join(r.sources)}")
+                merge = partial(client.buildx.imagetools.create, list(r.sources), tags=[target])
+                _run(merge, f"merging {target}")
+            else:
+                if target != r.local_ref:
+                    _run(partial(client.image.tag, r.local_ref, target), f"tagging {target}")
+                log(f"push           {target}")
+                _run(partial(client.image.push, target, quiet=True), f"pushing {target}")
         first = f"{repo}:{r.tags.immutable[0]}"
         landed = _run(partial(_platforms, client, first), f"inspecting {first}")
         missing = [p for p in r.platforms if p not in landed]
         if missing:
             raise SandboxError(
-                f"{repo}:{r.tags.immutable[0]} lacks {', '.join(missing)} in the registry; "
-                "floating tags were not moved",
+                f"{first} lacks {', '.join(missing)} in the registry; floating tags were not moved",
                 "build and test the variant for every platform, then publish again",
             )
-        log(f"verified       {repo}:{r.tags.immutable[0]} has {', '.join(sorted(landed))}")
+        indexes[r.variant] = index_digest(first, config_dir)
+        log(f"verified       {first} = {indexes[r.variant][:19]}: {', '.join(sorted(landed))}")
     for r in plan.releases:
-        source = f"{repo}@{r.image_id}"
+        source = f"{repo}@{indexes[r.variant]}"
         for tag in r.tags.floating:
-            log(f"move           {repo}:{tag} -> {r.image_id[:19]}")
+            log(f"move           {repo}:{tag} -> {indexes[r.variant][:19]}")
             create = partial(client.buildx.imagetools.create, [source], tags=[f"{repo}:{tag}"])
             _run(create, f"moving {repo}:{tag}")
+    return indexes
 
 
 def credentials_from_env(
@@ -257,14 +375,29 @@ def publish(
     force: bool = False,
     maintenance: bool = False,
     password_stdin: bool = False,
+    from_digests: bool = False,
+    edge: str = "",
+    digest_file: Path | None = None,
     dry_run: bool = False,
     log: Log = print,
 ) -> PublishPlan:
-    """check_version, then plan from the engine, the test records and the registry, then push."""
+    """check_version, then plan from the engine, the test records and the registry, then push.
+
+    ``from_digests``: the tested images are already in the registry by digest
+    (CI's per-platform jobs); merge them into one index per variant instead.
+    ``edge``: a main-branch build at that commit. ``digest_file`` receives one
+    ``repo@digest`` line per published index.
+    """
     from conjure_sandbox import tested, versioncheck
     from conjure_sandbox.catalogue import load_catalogue
     from conjure_sandbox.config import docker_dir
-    from conjure_sandbox.registry import list_tags, parse_repository, tag_digest
+    from conjure_sandbox.registry import (
+        image_manifests,
+        is_index,
+        list_tags,
+        parse_repository,
+        tag_digest,
+    )
     from conjure_sandbox.uptodate import local_images
     from conjure_sandbox.version import package_version
 
@@ -273,22 +406,50 @@ def publish(
     selected = catalogue.select(variants)
     credentials = credentials_from_env(stdin=password_stdin)
     log("# check_version")
-    versioncheck.run(settings, log=log, credentials=credentials)
+    versioncheck.run(settings, log=log, credentials=credentials, images=not from_digests)
     version = package_version()
     published = list_tags(repository, credentials)
+    records = tested.load(settings.tested_directory)
+
+    def tags_of(v: Variant) -> TagSet:
+        return edge_tags(edge, v) if edge else release_tags(version, v, published)
+
+    immutable = sorted({t for v in selected for t in tags_of(v).immutable})
+    content: dict[str, str] = {}
+    if from_digests:
+        # Compare by the image manifests inside: a merged index has no digest before it exists.
+        def identity(reference: str) -> str | None:
+            found = image_manifests(repository, reference, credentials)
+            return None if found is None else " ".join(sorted(found))
+
+        remote = {t: identity(t) for t in immutable}
+        for v in selected:
+            refs = [r.ref for r in records if r.variant == v.name and r.version == version]
+            digests = {
+                ref.split("@", 1)[1] for ref in refs if ref.startswith(f"{repository.name}@")
+            }
+            parts = [identity(d) or "" for d in sorted(digests)]
+            content[v.name] = " ".join(sorted(" ".join(parts).split()))
+        lone: list[str] = []
+    else:
+        remote = {t: tag_digest(repository, t, credentials) for t in immutable}
+        lone = [t for t in immutable if remote[t] and not is_index(repository, t, credentials)]
     refs = [f"{repository.name}:{version}{v.tag_suffix}" for v in selected]
-    immutable = {t for v in selected for t in release_tags(version, v, published).immutable}
     plan = plan_publish(
         catalogue,
         version=version,
         repository=repository,
         variants=variants,
-        local=local_images(refs) or {},
-        records=tested.load(settings.tested_directory),
+        local={} if from_digests else local_images(refs) or {},
+        records=records,
         published=published,
-        remote_digests={t: tag_digest(repository, t, credentials) for t in sorted(immutable)},
+        remote_digests=remote,
         force=force,
         maintenance=maintenance,
+        from_digests=from_digests,
+        content=content,
+        edge=edge,
+        lone_manifests=lone,
     )
     log("# plan")
     for line in plan.describe():
@@ -297,6 +458,9 @@ def publish(
         return plan
     log("# publish")
     with client_config(credentials, repository.host) as config_dir:
-        execute(plan, config_dir=config_dir, log=log)
-    log(f"published {version}: {len(plan.releases)} variant(s)")
+        indexes = execute(plan, config_dir=config_dir, log=log)
+    if digest_file:
+        digest_file.write_text("".join(f"{repository.name}@{d}\n" for d in indexes.values()))
+    published_as = f"sha-{edge[:7]}" if edge else version
+    log(f"published {published_as}: {len(plan.releases)} variant(s)")
     return plan

@@ -119,24 +119,51 @@ def list_tags(repository: Repository, credentials: Credentials | None = None) ->
     return list(json.loads(body).get("tags") or [])
 
 
-def tag_digest(
-    repository: Repository, tag: str, credentials: Credentials | None = None
-) -> str | None:
-    """The digest a tag points at (the sha256 of its manifest), or None when it does not exist."""
+def _manifest_bytes(
+    repository: Repository, reference: str, credentials: Credentials | None
+) -> bytes | None:
     request = urllib.request.Request(
-        f"{repository.base_url}/manifests/{tag}", headers={"Accept": _INDEX_TYPES}
+        f"{repository.base_url}/manifests/{reference}", headers={"Accept": _INDEX_TYPES}
     )
     try:
-        body = _open(request, credentials)
+        return _open(request, credentials)
     except urllib.error.HTTPError as error:
         if error.code == 404:
             return None
         raise SandboxError(
-            f"{repository.name}:{tag}: HTTP {error.code}", "check the registry"
+            f"{repository.name}:{reference}: HTTP {error.code}", "check the registry"
         ) from None
     except OSError as error:
         raise SandboxError(
             f"{repository.name}: registry unreachable ({error})",
             "start the registry or check the network, then run again",
         ) from None
-    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def tag_digest(
+    repository: Repository, tag: str, credentials: Credentials | None = None
+) -> str | None:
+    """The digest a tag points at (the sha256 of its manifest), or None when it does not exist."""
+    body = _manifest_bytes(repository, tag, credentials)
+    return None if body is None else "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def image_manifests(
+    repository: Repository, reference: str, credentials: Credentials | None = None
+) -> frozenset[str] | None:
+    """The image manifests behind a tag or digest: an index's entries, or the manifest itself."""
+    body = _manifest_bytes(repository, reference, credentials)
+    if body is None:
+        return None
+    entries = json.loads(body).get("manifests")
+    if entries is None:
+        return frozenset({"sha256:" + hashlib.sha256(body).hexdigest()})
+    return frozenset(str(m["digest"]) for m in entries)
+
+
+def is_index(
+    repository: Repository, reference: str, credentials: Credentials | None = None
+) -> bool:
+    """Whether the reference is an index (several manifests) rather than one image manifest."""
+    body = _manifest_bytes(repository, reference, credentials)
+    return body is not None and "manifests" in json.loads(body)

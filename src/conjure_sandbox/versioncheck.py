@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from conjure_sandbox.catalogue import Catalogue, load_catalogue
@@ -122,13 +122,14 @@ def gather(
     root: Path,
     version: str,
     credentials: Credentials | None = None,
+    images: bool = True,
 ) -> Facts:
     """Read the facts: git, the engine's images, the registry's tags, ensure_image's refs."""
     from conjure_sandbox.ensure import image_ref
     from conjure_sandbox.registry import list_tags, parse_repository
 
     refs = {v.name: f"{settings.image}:{version}{v.tag_suffix}" for v in catalogue}
-    found = local_images(refs.values()) or {}
+    found = (local_images(refs.values()) or {}) if images else {}
     labels = {
         name: found[ref].labels.get(VERSION_LABEL, "") if ref in found else None
         for name, ref in refs.items()
@@ -147,14 +148,25 @@ def run(
     settings: Settings,
     log: Callable[[str], None] = print,
     credentials: Credentials | None = None,
+    images: bool = True,
+    release_tag: str = "",
 ) -> None:
-    """Print the table; raise one SandboxError naming every mismatch."""
+    """Print the table; raise one SandboxError naming every mismatch.
+
+    ``images`` false skips the local images' labels (CI checks before building);
+    ``release_tag`` is the tag a release event names (CI), checked like a tag on HEAD.
+    """
     catalogue = load_catalogue(docker_dir())
     root = catalogue.docker_dir.parent
-    facts = gather(catalogue, settings, root, package_version(), credentials)
+    facts = gather(catalogue, settings, root, package_version(), credentials, images)
+    if release_tag:
+        facts = replace(facts, git_tags=tuple(sorted({*facts.git_tags, release_tag})))
     rows = check(catalogue, facts)
     for line in table(rows):
         log(line)
-    bad = [r.source for r in rows if not r.ok]
+    bad = [r for r in rows if not r.ok]
     if bad:
-        raise SandboxError(f"version mismatch: {', '.join(bad)}", "see the table above")
+        raise SandboxError(
+            "version mismatch: " + "; ".join(f"{r.source}: {r.value}" for r in bad),
+            bad[0].fix or "see the table above",
+        )

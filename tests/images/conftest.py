@@ -50,8 +50,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--image",
         default=None,
-        help="test the images already built as IMAGE:<version>[-variant] instead of building, "
-        "and record their digests as tested when every test passes (publishing needs that)",
+        help="test the images already built as IMAGE:<version>[-variant], or exactly IMAGE when "
+        "it is repo@digest (pulled if absent), instead of building; record them as tested "
+        "when every test passes (publishing needs that)",
     )
 
 
@@ -116,8 +117,11 @@ def _prebuilt(config: pytest.Config, image: str, variant: Variant, platform: str
     from conjure_sandbox.uptodate import local_images
     from conjure_sandbox.version import package_version
 
-    ref = version_tag(image, package_version(), variant)
+    ref = image if "@" in image else version_tag(image, package_version(), variant)
     found = (local_images([ref]) or {}).get(ref)
+    if found is None and "@" in ref:
+        subprocess.run(["docker", "pull", "--quiet", "--platform", platform, ref], check=False)
+        found = (local_images([ref]) or {}).get(ref)
     if found is None:
         pytest.fail(f"{ref} is not in the engine (build it first: invoke build)", pytrace=False)
     version = found.labels.get("org.opencontainers.image.version", "")

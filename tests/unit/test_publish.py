@@ -55,8 +55,8 @@ def test_version_tags_first_then_floating_tags_by_digest() -> None:
     moves = [i for i, line in enumerate(lines) if line.lstrip().startswith("move")]
     assert len(pushes) == 4
     assert max(pushes) < min(moves)
-    assert f"  move          {REPO.name}:latest -> sha256:full" in lines
-    assert f"  move          {REPO.name}:0.2-minimal -> sha256:minimal" in lines
+    assert f"  move          {REPO.name}:latest -> 0.2.0 (its index digest)" in lines
+    assert f"  move          {REPO.name}:0.2-minimal -> 0.2.0-minimal (its index digest)" in lines
 
 
 def test_untested_platform_is_refused_with_the_command_to_test_it() -> None:
@@ -147,3 +147,12 @@ def test_version_check_names_each_mismatch(overrides: dict[str, object], source:
     bad = [r for r in rows if not r.ok]
     assert [r.source for r in bad] == [source]
     assert "MISMATCH" in "\n".join(table(rows))
+
+
+def test_a_lone_platform_manifest_under_a_version_tag_is_completed_not_refused() -> None:
+    # docker push (containerd store) puts a child manifest under the tag before the index.
+    plan = _plan(remote_digests={"0.2.0": "sha256:child"}, lone_manifests=("0.2.0",))
+    assert plan.releases[0].present == ()
+    assert plan.overwrites == ()
+    with pytest.raises(SandboxError, match="immutable"):
+        _plan(remote_digests={"0.2.0": "sha256:child"})

@@ -1,0 +1,139 @@
+"""A local rehearsal of .github/workflows/docker.yml: its own ``run:`` lines, registry swapped.
+
+What is swapped, and why: GHCR becomes a loopback registry of the test's own,
+the Docker Hub base becomes the local base, the catalogue is cut down to the
+minimal variant (as the default) to keep CI within budget, and the arm64 job
+runs under QEMU instead of on a native runner. Steps that are GitHub actions
+(checkout, login, artifacts) and the cosign signature (Sigstore's OIDC) cannot
+run here and are left out; the SBOM scanner image comes from Docker Hub, so
+CONJURE_SBOM stays unset. Everything else runs exactly as written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conjure_sandbox.registry import list_tags, parse_repository, tag_digest
+from conjure_sandbox.version import package_version
+from tests.integration.conftest import ROOT, Registry
+
+pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.slow]
+
+WORKFLOW = ROOT / ".github" / "workflows" / "docker.yml"
+SKIPPED = ("pip install", "cosign sign")
+
+
+def _runs(job: dict[str, Any]) -> list[str]:
+    return [s["run"] for s in job["steps"] if "run" in s and not s["run"].startswith(SKIPPED)]
+
+
+def _copy(destination: Path) -> Path:
+    """The project as CI checks it out (without local state), with the cut-down catalogue."""
+    shutil.copytree(
+        ROOT, destination, ignore=shutil.ignore_patterns(".venv", ".nox", "__pycache__")
+    )
+    catalogue = destination / "docker" / "variants.toml"
+    text = catalogue.read_text()
+    minimal = text[text.index('[[variant]]\nname = "minimal"') :]
+    header = text[: text.index("[[variant]]")]
+    catalogue.write_text(
+        header + minimal.replace('name = "minimal"', 'name = "minimal"\ndefault = true', 1)
+    )
+    return destination
+
+
+def _step(command: str, cwd: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", command],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3600,
+    )
+    assert result.returncode == 0, f"$ {command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def test_docker_workflow_rehearsed_against_a_loopback_registry(
+    make_registry: Callable[..., Registry], tmp_path: Path
+) -> None:
+    registry = make_registry(5007)
+    image = f"{registry.host}/conjure-test/rehearsal"
+    project = _copy(tmp_path / "project")
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    env = {
+        "CONJURE_IMAGE": image,
+        "CONJURE_BASE": "local",
+        "CONJURE_TESTED_DIR": str(project / "tested"),
+        "CONJURE_DOCKER_DIR": str(project / "docker"),
+        "CONJURE_JUNIT_DIR": "",  # the inner nox sessions must not add to CI's totals
+        "GITHUB_OUTPUT": str(tmp_path / "github-output"),
+        "RELEASE_TAG": "",
+    }
+    for command in _runs(jobs["check-version"]):
+        _step(command, project, env)
+    matrix = json.loads((tmp_path / "github-output").read_text().split("matrix=", 1)[1])
+    assert [m["platform"] for m in matrix["include"]] == ["linux/amd64", "linux/arm64"]
+
+    for entry in matrix["include"]:
+        job_env = {
+            **env,
+            "VARIANT": entry["variant"],
+            "PLATFORM": entry["platform"],
+            "SLUG": entry["slug"],
+            "BUILDER": "default",
+        }
+        for command in _runs(jobs["build"]):
+            _step(command, project, job_env)
+    records = sorted((project / "tested").glob("*.json"))
+    assert len(records) == 2
+    tested = {json.loads(p.read_text())["ref"] for p in records}
+    assert all(ref.startswith(f"{image}@sha256:") for ref in tested)
+
+    for command in _runs(jobs["merge"]):
+        _step(command, project, {**env, "EDGE": ""})
+    version = package_version()
+    repository = parse_repository(image)
+    tags = set(list_tags(repository))
+    assert tags == {f"{version}-minimal", f"{'.'.join(version.split('.')[:2])}-minimal", "latest"}
+    index = tag_digest(repository, f"{version}-minimal")
+    assert tag_digest(repository, "latest") == index
+    assert (project / "published.txt").read_text().strip() == f"{image}@{index}"
+    raw = subprocess.run(
+        ["docker", "buildx", "imagetools", "inspect", "--raw", f"{image}:latest"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    manifests = json.loads(raw)["manifests"]
+    platforms = {f"{m['platform']['os']}/{m['platform']['architecture']}" for m in manifests}
+    assert platforms == {"linux/amd64", "linux/arm64", "unknown/unknown"}
+    # The merged index holds exactly the images that were tested, nothing rebuilt.
+    tested_images = set()
+    for ref in tested:
+        inner = subprocess.run(
+            ["docker", "buildx", "imagetools", "inspect", "--raw", ref],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        tested_images |= {m["digest"] for m in json.loads(inner).get("manifests", [])}
+    assert {m["digest"] for m in manifests} == tested_images
+
+    # Main-branch run of the same merge: sha and edge tags, latest untouched.
+    for command in _runs(jobs["merge"]):
+        _step(command, project, {**env, "EDGE": "3f0c2a4e1b77aa"})
+    after = set(list_tags(repository))
+    assert after - tags == {"sha-3f0c2a4-minimal", "edge-minimal"}
+    assert tag_digest(repository, "latest") == index

@@ -1,0 +1,79 @@
+"""The GitHub workflows take their matrix from the catalogue and use every field of it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conjure_sandbox.catalogue import load_catalogue
+from conjure_sandbox.config import docker_dir
+from conjure_sandbox.matrix import RUNNERS, ci_matrix
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+CATALOGUE = load_catalogue(docker_dir())
+MATRIX = ci_matrix(CATALOGUE)["include"]
+
+
+def _load(name: str) -> dict[str, Any]:
+    return dict(yaml.safe_load((WORKFLOWS / name).read_text()))
+
+
+def test_matrix_has_every_variant_on_every_platform_on_a_native_runner() -> None:
+    pairs = {(m["variant"], m["platform"]) for m in MATRIX}
+    assert pairs == {(v.name, p) for v in CATALOGUE for p in v.platforms}
+    assert {m["runner"] for m in MATRIX if m["platform"] == "linux/arm64"} == {"ubuntu-24.04-arm"}
+    assert {m["runner"] for m in MATRIX if m["platform"] == "linux/amd64"} == {"ubuntu-24.04"}
+    assert len({m["slug"] for m in MATRIX}) == len(MATRIX)
+
+
+@pytest.mark.parametrize(
+    ("workflow", "job", "source"),
+    [
+        ("ci.yml", "images", "check"),
+        ("docker.yml", "build", "check-version"),
+    ],
+)
+def test_matrix_jobs_read_the_catalogue_matrix_and_only_its_fields(
+    workflow: str, job: str, source: str
+) -> None:
+    jobs = _load(workflow)["jobs"]
+    matrix_step = next(s for s in jobs[source]["steps"] if s.get("id") == "matrix")
+    assert matrix_step["run"] == 'echo "matrix=$(invoke matrix)" >> "$GITHUB_OUTPUT"'
+    assert jobs[job]["strategy"]["matrix"] == f"${{{{ fromJSON(needs.{source}.outputs.matrix) }}}}"
+    assert jobs[job]["runs-on"] == "${{ matrix.runner }}"
+    used = set(re.findall(r"matrix\.(\w+)", yaml.safe_dump(jobs[job])))
+    assert used <= set(MATRIX[0]), used - set(MATRIX[0])
+    assert "runner" in used
+
+
+def test_actions_are_pinned_by_commit_and_permissions_are_per_job() -> None:
+    for name in ("ci.yml", "docker.yml"):
+        workflow = _load(name)
+        assert workflow["permissions"] == {}
+        for job_name, job in workflow["jobs"].items():
+            assert "permissions" in job, f"{name}: {job_name} has no permissions of its own"
+            for step in job["steps"]:
+                if "uses" in step:
+                    assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+
+
+def test_publishing_is_never_cancelled_and_writes_only_where_it_must() -> None:
+    workflow = _load("docker.yml")
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    writers = {
+        n for n, j in workflow["jobs"].items() if j["permissions"].get("packages") == "write"
+    }
+    assert writers == {"build", "merge"}
+    signers = {
+        n for n, j in workflow["jobs"].items() if j["permissions"].get("id-token") == "write"
+    }
+    assert signers == {"merge"}
+    assert set(workflow["jobs"]["check-version"]["permissions"].values()) == {"read"}
+
+
+def test_runners_cover_the_catalogue_platforms() -> None:
+    assert {p for v in CATALOGUE for p in v.platforms} <= set(RUNNERS)
