@@ -269,7 +269,7 @@ def check_version(c: Context, release_tag: str = "", no_images: bool = False) ->
     """Check that one version is used everywhere (also: nox -s check_version)."""
     from conjure_sandbox import versioncheck
     from conjure_sandbox.config import Settings
-    from conjure_sandbox.publish import credentials_from_env
+    from conjure_sandbox.registry import credentials_from_env
 
     _user_errors(
         lambda: versioncheck.run(

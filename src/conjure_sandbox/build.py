@@ -24,6 +24,7 @@ from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import BuildPlan, BuildTarget, Provenance, plan_build, target_tags
+from conjure_sandbox.registry import credentials_from_env, parse_repository, push_layout
 from conjure_sandbox.tags import parse_version
 from conjure_sandbox.version import package_version
 
@@ -155,6 +156,16 @@ def run_target(
     cached, total = count_steps(seen)
     metadata_fields = json.loads(written) if written.strip() else {}
     digest = metadata_fields.get("containerimage.digest")
+    if target.layout:
+        try:
+            digest = push_layout(
+                Path(target.layout), parse_repository(target.by_digest), credentials_from_env()
+            )
+        except SandboxError as error:
+            return BuildResult(name, target.platforms, time.monotonic() - started, str(error))
+        finally:
+            Path(target.layout).unlink(missing_ok=True)
+        log(f"[{name}] uploaded by digest: {target.by_digest}@{digest}")
     # "builder/node/build-id": says which builder really ran it.
     node = "/".join(str(metadata_fields.get("buildx.build.ref", "?")).split("/")[:2])
     log(f"[{name}] built on {node}")
@@ -293,6 +304,7 @@ def build_images(
         by_digest=by_digest,
         sbom=sbom or settings.sbom,
     )
+    layouts = tempfile.TemporaryDirectory(prefix="conjure-layouts-")
     current = {
         t.variant.name: known[t.tags[0]].id
         for t in plan.targets
@@ -307,12 +319,15 @@ def build_images(
         if builder and facts.driver == "docker":
             plan = replace(plan, builder=None, context=builder)
             stale = replace(stale, builder=None, context=builder)
+        if by_digest and facts.driver == "docker":
+            plan, stale = (_via_layouts(p, layouts.name) for p in (plan, stale))
     if dry_run:
         return plan, []
     built: dict[str, BuildResult] = {}
     if stale.targets:
         runner = _default_client(stale.context) if stale.context else engine()
         built = {r.variant: r for r in run_plan(stale, runner, log, jobs, progress)}
+    layouts.cleanup()
     return plan, [
         built.get(t.variant.name)
         or BuildResult(
@@ -323,6 +338,16 @@ def build_images(
 
 
 PROGRESS = ("plain", "quiet")
+
+
+def _via_layouts(plan: BuildPlan, directory: str) -> BuildPlan:
+    """Pushes by digest as OCI layouts we upload: buildx's docker driver cannot push by digest."""
+    targets = tuple(
+        replace(t, layout=str(Path(directory) / f"{t.variant.name}.tar")) if t.by_digest else t
+        for t in plan.targets
+    )
+    note = "docker driver: each push by digest is an OCI layout that conjure-sandbox uploads"
+    return replace(plan, targets=targets, notes=(*plan.notes, note))
 
 
 def _default_client(context: str | None = None) -> DockerClient:

@@ -53,10 +53,15 @@ class BuildTarget:
     sbom: bool = False
     # Push untagged, by digest, into this repository (CI's per-platform jobs).
     by_digest: str = ""
+    # Where a builder without push-by-digest (the docker driver) writes an OCI
+    # layout that conjure-sandbox then uploads by digest itself.
+    layout: str = ""
 
     @property
     def output(self) -> str:
         """The ``--output`` of a push by digest, else empty (``--load``/``--push`` say it)."""
+        if self.layout:
+            return f"type=oci,dest={self.layout}"
         if not self.by_digest:
             return ""
         return f"type=image,name={self.by_digest},push-by-digest=true,name-canonical=true,push=true"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, TypeVar
 from conjure_sandbox.catalogue import Catalogue, Variant
 from conjure_sandbox.config import Settings
 from conjure_sandbox.errors import SandboxError
-from conjure_sandbox.registry import Credentials, Repository
+from conjure_sandbox.registry import Credentials, Repository, credentials_from_env
 from conjure_sandbox.tags import TagSet, check_newer, edge_tags, parse_version, release_tags
 from conjure_sandbox.tested import TestedImage, untested_platforms
 from conjure_sandbox.uptodate import LocalImage
@@ -345,27 +344,6 @@ def execute(
             create = partial(client.buildx.imagetools.create, [source], tags=[f"{repo}:{tag}"])
             _run(create, f"moving {repo}:{tag}")
     return indexes
-
-
-def credentials_from_env(
-    environ: Mapping[str, str] | None = None, stdin: bool = False
-) -> Credentials | None:
-    """CONJURE_REGISTRY_USER with CONJURE_REGISTRY_PASSWORD, or the password on stdin."""
-    env = os.environ if environ is None else environ
-    user = env.get("CONJURE_REGISTRY_USER")
-    if not user:
-        if stdin:
-            raise SandboxError("--password-stdin needs a user", "set CONJURE_REGISTRY_USER")
-        return None
-    password = (
-        sys.stdin.readline().rstrip("\n") if stdin else env.get("CONJURE_REGISTRY_PASSWORD", "")
-    )
-    if not password:
-        raise SandboxError(
-            "CONJURE_REGISTRY_USER is set without a password",
-            "set CONJURE_REGISTRY_PASSWORD or pipe it to --password-stdin",
-        )
-    return Credentials(user, password)
 
 
 def publish(

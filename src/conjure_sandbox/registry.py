@@ -10,11 +10,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
+import sys
+import tarfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+from typing import IO, Any
 
 from conjure_sandbox.errors import SandboxError
 
@@ -68,8 +75,47 @@ class Credentials:
         return "Basic " + base64.b64encode(raw).decode()
 
 
+def credentials_from_env(
+    environ: Mapping[str, str] | None = None, stdin: bool = False
+) -> Credentials | None:
+    """CONJURE_REGISTRY_USER with CONJURE_REGISTRY_PASSWORD, or the password on stdin."""
+    env = os.environ if environ is None else environ
+    user = env.get("CONJURE_REGISTRY_USER")
+    if not user:
+        if stdin:
+            raise SandboxError("--password-stdin needs a user", "set CONJURE_REGISTRY_USER")
+        return None
+    password = (
+        sys.stdin.readline().rstrip("\n") if stdin else env.get("CONJURE_REGISTRY_PASSWORD", "")
+    )
+    if not password:
+        raise SandboxError(
+            "CONJURE_REGISTRY_USER is set without a password",
+            "set CONJURE_REGISTRY_PASSWORD or pipe it to --password-stdin",
+        )
+    return Credentials(user, password)
+
+
+def _authorization(challenge: str, credentials: Credentials | None, url: str) -> str:
+    """The Authorization header a 401's challenge asks for: basic, or a bearer token."""
+    if challenge.lower().startswith("basic"):
+        if credentials is None:
+            raise SandboxError(
+                f"{url} needs credentials",
+                "set CONJURE_REGISTRY_USER and CONJURE_REGISTRY_PASSWORD",
+            )
+        return credentials.basic()
+    fields = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+    query = urllib.parse.urlencode({k: v for k, v in fields.items() if k in ("service", "scope")})
+    token_request = urllib.request.Request(f"{fields.get('realm', '')}?{query}")
+    if credentials:
+        token_request.add_header("Authorization", credentials.basic())
+    with urllib.request.urlopen(token_request, timeout=30) as response:
+        return "Bearer " + str(json.loads(response.read()).get("token", ""))
+
+
 def _open(request: urllib.request.Request, credentials: Credentials | None) -> bytes:
-    """GET with the registry's auth dance: basic, or a bearer token from its realm."""
+    """A GET that answers the registry's auth challenge once."""
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return bytes(response.read())
@@ -77,24 +123,7 @@ def _open(request: urllib.request.Request, credentials: Credentials | None) -> b
         if error.code != 401:
             raise
         challenge = error.headers.get("WWW-Authenticate", "")
-    if challenge.lower().startswith("basic"):
-        if credentials is None:
-            raise SandboxError(
-                f"{request.full_url} needs credentials",
-                "set CONJURE_REGISTRY_USER and CONJURE_REGISTRY_PASSWORD",
-            )
-        request.add_header("Authorization", credentials.basic())
-    else:
-        fields = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
-        query = urllib.parse.urlencode(
-            {k: v for k, v in fields.items() if k in ("service", "scope")}
-        )
-        token_request = urllib.request.Request(f"{fields.get('realm', '')}?{query}")
-        if credentials:
-            token_request.add_header("Authorization", credentials.basic())
-        with urllib.request.urlopen(token_request, timeout=30) as response:
-            token = json.loads(response.read()).get("token", "")
-        request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Authorization", _authorization(challenge, credentials, request.full_url))
     with urllib.request.urlopen(request, timeout=30) as response:
         return bytes(response.read())
 
@@ -167,3 +196,93 @@ def is_index(
     """Whether the reference is an index (several manifests) rather than one image manifest."""
     body = _manifest_bytes(repository, reference, credentials)
     return body is not None and "manifests" in json.loads(body)
+
+
+class _Pusher:
+    """Blob and manifest uploads to one repository, keeping the authorization it earned."""
+
+    def __init__(self, repository: Repository, credentials: Credentials | None) -> None:
+        self.repository, self.credentials = repository, credentials
+        self.auth: str | None = None
+
+    def call(
+        self, method: str, url: str, data: bytes | IO[bytes] | None = None, **headers: str
+    ) -> tuple[int, Message]:
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+        if self.auth:
+            request.add_header("Authorization", self.auth)
+        try:
+            with urllib.request.urlopen(request, timeout=600) as response:
+                response.read()
+                return int(response.status), response.headers
+        except urllib.error.HTTPError as error:
+            if error.code == 401 and self.auth is None and not hasattr(data, "read"):
+                challenge = error.headers.get("WWW-Authenticate", "")
+                self.auth = _authorization(challenge, self.credentials, url)
+                return self.call(method, url, data, **headers)
+            if error.code == 404 and method == "HEAD":
+                return 404, error.headers
+            raise SandboxError(
+                f"{method} {url}: HTTP {error.code}", "check the registry and the credentials"
+            ) from None
+
+    def blob(self, digest: str, size: int, content: IO[bytes]) -> None:
+        base = self.repository.base_url
+        if self.call("HEAD", f"{base}/blobs/{digest}")[0] == 200:
+            return
+        _, headers = self.call("POST", f"{base}/blobs/uploads/", b"")
+        location = urllib.parse.urljoin(base + "/", headers.get("Location", ""))
+        joiner = "&" if "?" in location else "?"
+        self.call(
+            "PUT",
+            f"{location}{joiner}digest={digest}",
+            content,
+            **{"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+        )
+
+    def manifest(self, digest: str, body: bytes, media_type: str) -> None:
+        self.call(
+            "PUT",
+            f"{self.repository.base_url}/manifests/{digest}",
+            body,
+            **{"Content-Type": media_type},
+        )
+
+
+def push_layout(
+    layout: Path, repository: Repository, credentials: Credentials | None = None
+) -> str:
+    """Upload an OCI layout tarball by digest, no tag; return the root's digest.
+
+    This is ``push-by-digest`` for builders that lack it (buildx's docker driver):
+    blobs first, then each manifest, the index last, all addressed by digest.
+    """
+    pusher = _Pusher(repository, credentials)
+    with tarfile.open(layout) as tar:
+
+        def read(digest: str) -> tuple[IO[bytes], int]:
+            member = tar.getmember(f"blobs/{digest.replace(':', '/')}")
+            handle = tar.extractfile(member)
+            if handle is None:
+                raise SandboxError(f"{layout}: blob {digest} is missing", "build the image again")
+            return handle, member.size
+
+        def upload(descriptor: dict[str, Any]) -> None:
+            handle, _ = read(descriptor["digest"])
+            body = handle.read()
+            document = json.loads(body)
+            if "manifests" in document:
+                for child in document["manifests"]:
+                    upload(child)
+            else:
+                for blob in [document["config"], *document.get("layers", [])]:
+                    content, size = read(blob["digest"])
+                    pusher.blob(blob["digest"], size, content)
+            pusher.manifest(descriptor["digest"], body, descriptor["mediaType"])
+
+        index_file = tar.extractfile("index.json")
+        if index_file is None:
+            raise SandboxError(f"{layout} is not an OCI layout", "build with --output type=oci")
+        (root,) = json.load(index_file)["manifests"]
+        upload(root)
+    return str(root["digest"])

@@ -29,11 +29,13 @@ from tests.integration.conftest import ROOT, Registry
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.slow]
 
 WORKFLOW = ROOT / ".github" / "workflows" / "docker.yml"
-SKIPPED = ("pip install", "cosign sign")
+SKIPPED = ("python -m pip install", "cosign sign")
 
 
 def _runs(job: dict[str, Any]) -> list[str]:
-    return [s["run"] for s in job["steps"] if "run" in s and not s["run"].startswith(SKIPPED)]
+    return [
+        s["run"] for s in job["steps"] if "run" in s and not any(m in s["run"] for m in SKIPPED)
+    ]
 
 
 def _copy(destination: Path) -> Path:
@@ -43,8 +45,8 @@ def _copy(destination: Path) -> Path:
     )
     catalogue = destination / "docker" / "variants.toml"
     text = catalogue.read_text()
-    minimal = text[text.index('[[variant]]\nname = "minimal"') :]
-    header = text[: text.index("[[variant]]")]
+    minimal = text[text.index('\n[[variant]]\nname = "minimal"') :]
+    header = text[: text.index("\n[[variant]]\n")]
     catalogue.write_text(
         header + minimal.replace('name = "minimal"', 'name = "minimal"\ndefault = true', 1)
     )
