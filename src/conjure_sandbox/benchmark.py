@@ -221,7 +221,9 @@ def fresh_builder(bench: Bench, registry: str, cold_all: float, base: str, scrat
         cold_all,
         "cold, all variants",
         0.2,
-        f"a second dockerd with an empty data root and the base loaded, cache in {cache}",
+        f"a second dockerd with an empty data root and the base loaded, cache in {cache}; "
+        "most of the time goes to unpacking the layers into the new engine's image store, "
+        "which loading any image there costs",
     )
 
 
