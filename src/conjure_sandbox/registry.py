@@ -128,16 +128,18 @@ def _open(request: urllib.request.Request, credentials: Credentials | None) -> b
         return bytes(response.read())
 
 
-def list_tags(repository: Repository, credentials: Credentials | None = None) -> list[str]:
-    """Every tag in the repository; none when it does not exist yet."""
-    request = urllib.request.Request(f"{repository.base_url}/tags/list?n=10000")
+def _get(
+    repository: Repository, path: str, credentials: Credentials | None, **headers: str
+) -> bytes | None:
+    """GET ``<repository>/v2/<path>``: None on 404, one-line errors for anything else."""
+    request = urllib.request.Request(f"{repository.base_url}/{path}", headers=headers)
     try:
-        body = _open(request, credentials)
+        return _open(request, credentials)
     except urllib.error.HTTPError as error:
         if error.code == 404:
-            return []
+            return None
         raise SandboxError(
-            f"{repository.name}: listing tags failed (HTTP {error.code})",
+            f"{repository.name}: GET {path} failed (HTTP {error.code})",
             "check the registry address and credentials",
         ) from None
     except OSError as error:
@@ -145,28 +147,18 @@ def list_tags(repository: Repository, credentials: Credentials | None = None) ->
             f"{repository.name}: registry unreachable ({error})",
             "start the registry or check the network, then run again",
         ) from None
-    return list(json.loads(body).get("tags") or [])
+
+
+def list_tags(repository: Repository, credentials: Credentials | None = None) -> list[str]:
+    """Every tag in the repository; none when it does not exist yet."""
+    body = _get(repository, "tags/list?n=10000", credentials)
+    return list(json.loads(body).get("tags") or []) if body else []
 
 
 def _manifest_bytes(
     repository: Repository, reference: str, credentials: Credentials | None
 ) -> bytes | None:
-    request = urllib.request.Request(
-        f"{repository.base_url}/manifests/{reference}", headers={"Accept": _INDEX_TYPES}
-    )
-    try:
-        return _open(request, credentials)
-    except urllib.error.HTTPError as error:
-        if error.code == 404:
-            return None
-        raise SandboxError(
-            f"{repository.name}:{reference}: HTTP {error.code}", "check the registry"
-        ) from None
-    except OSError as error:
-        raise SandboxError(
-            f"{repository.name}: registry unreachable ({error})",
-            "start the registry or check the network, then run again",
-        ) from None
+    return _get(repository, f"manifests/{reference}", credentials, Accept=_INDEX_TYPES)
 
 
 def tag_digest(

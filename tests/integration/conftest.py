@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +27,26 @@ def run_invoke(
         check=False,
         timeout=1800,
     )
+
+
+def raw_manifest(ref: str) -> dict[str, Any]:
+    """The manifest or index a registry serves for ``ref``, as JSON."""
+    raw = subprocess.run(
+        ["docker", "buildx", "imagetools", "inspect", "--raw", ref],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(json.loads(raw))
+
+
+def index_platforms(ref: str, attestations: bool = False) -> set[str]:
+    """The platforms in a registry index; attestation manifests (unknown/unknown) on request."""
+    found = {
+        f"{m['platform']['os']}/{m['platform']['architecture']}"
+        for m in raw_manifest(ref).get("manifests", ())
+    }
+    return found if attestations else found - {"unknown/unknown"}
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 
 import pytest
 
 from conjure_sandbox.config import Settings
-from tests.integration.conftest import run_invoke
+from tests.integration.conftest import index_platforms, run_invoke
 
 pytestmark = pytest.mark.docker
 
@@ -70,16 +69,4 @@ def test_push_to_the_loopback_registry_carries_both_platforms() -> None:
     result = run_invoke("base", "--push")
     assert result.returncode == 0, result.stdout + result.stderr
     ref = f"{settings.registry}/{settings.local_base}"
-    raw = subprocess.run(
-        ["docker", "buildx", "imagetools", "inspect", "--raw", ref],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    index = json.loads(raw)
-    platforms = {
-        f"{m['platform']['os']}/{m['platform']['architecture']}"
-        for m in index["manifests"]
-        if m["platform"]["os"] != "unknown"
-    }
-    assert platforms == {"linux/amd64", "linux/arm64"}
+    assert index_platforms(ref) == {"linux/amd64", "linux/arm64"}

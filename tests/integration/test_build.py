@@ -6,7 +6,6 @@ export, and ``--builder`` on a second builder.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ import pytest
 
 from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.config import Settings, docker_dir
-from tests.integration.conftest import run_invoke
+from tests.integration.conftest import index_platforms, run_invoke
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -152,32 +151,19 @@ def test_builder_option_runs_the_plan_on_the_named_builder(second_builder: str) 
     assert len(missing.stderr.strip().splitlines()) == 1
 
 
-def _index_platforms(ref: str) -> set[str]:
-    raw = subprocess.run(
-        ["docker", "buildx", "imagetools", "inspect", "--raw", ref],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return {
-        f"{m['platform']['os']}/{m['platform']['architecture']}"
-        for m in json.loads(raw).get("manifests", ())
-    }
-
-
 @pytest.mark.registry
 def test_push_all_variants_for_two_platforms_gives_one_index_each() -> None:
     registry = Settings.from_env().registry
     prefix = f"{registry}/conjure-sandbox-test/index:0"
     result = run_invoke(
         *("build", "--all", "--platform", "linux/amd64", "--platform", "linux/arm64"),
-        *("--push", "--tag", prefix, "--cache", "none", "--progress", "quiet"),
+        *("--push", "--tag", prefix, "--progress", "quiet"),
         env={"CONJURE_BASE": "local"},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     rows = _rows(result.stdout)
     for variant in load_catalogue(docker_dir()):
-        platforms = _index_platforms(f"{prefix}{variant.tag_suffix}")
+        platforms = index_platforms(f"{prefix}{variant.tag_suffix}", attestations=True)
         # The provenance attestation rides in the index as an unknown/unknown manifest.
         assert platforms == {"linux/amd64", "linux/arm64", "unknown/unknown"}
         sizes = [float(mb) for mb in rows[variant.name].split()[3].split("/")]

@@ -7,7 +7,6 @@ write them for real: tests/images, ``--image``); each test keeps its own.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from conjure_sandbox.tags import release_tags
 from conjure_sandbox.tested import TestedImage, record
 from conjure_sandbox.uptodate import local_images
 from conjure_sandbox.version import package_version
-from tests.integration.conftest import ROOT, Registry, run_invoke
+from tests.integration.conftest import ROOT, Registry, index_platforms, run_invoke
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -83,20 +82,6 @@ def _snapshot(image: str, credentials: Credentials | None = None) -> dict[str, s
     return {t: tag_digest(repository, t, credentials) for t in list_tags(repository, credentials)}
 
 
-def _platforms(ref: str) -> set[str]:
-    raw = subprocess.run(
-        ["docker", "buildx", "imagetools", "inspect", "--raw", ref],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return {
-        f"{m['platform']['os']}/{m['platform']['architecture']}"
-        for m in json.loads(raw)["manifests"]
-        if m["platform"]["os"] != "unknown"
-    }
-
-
 def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr
     lines = result.stderr.strip().splitlines()
@@ -119,14 +104,14 @@ def test_publish_every_variant_then_refuse_a_changed_image(
         tags = release_tags(VERSION, variant)
         for tag in tags.all:
             assert holding[tag] == built[variant.name], tag
-            assert _platforms(f"{BUILT_AS}:{tag}") == set(BOTH), tag
+            assert index_platforms(f"{BUILT_AS}:{tag}") == set(BOTH), tag
     assert "latest" in holding
     assert not any(tag.split("-")[0] == "0" for tag in holding)  # no bare 0 tag
 
     # The same version again, with different content: refused, registry unchanged.
     rebuilt = run_invoke(
         *("build", "--variant", "minimal", "--platform", BOTH[0], "--platform", BOTH[1]),
-        *("--load", "--tag", f"{BUILT_AS}:{VERSION}", "--cache", "none"),
+        *("--load", "--tag", f"{BUILT_AS}:{VERSION}"),
         env={"CONJURE_BASE": "local", "SOURCE_DATE_EPOCH": "1"},
     )
     assert rebuilt.returncode == 0, rebuilt.stderr

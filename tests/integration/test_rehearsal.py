@@ -24,7 +24,7 @@ import yaml
 
 from conjure_sandbox.registry import list_tags, parse_repository, tag_digest
 from conjure_sandbox.version import package_version
-from tests.integration.conftest import ROOT, Registry
+from tests.integration.conftest import ROOT, Registry, index_platforms, raw_manifest
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.slow]
 
@@ -112,26 +112,15 @@ def test_docker_workflow_rehearsed_against_a_loopback_registry(
     index = tag_digest(repository, f"{version}-minimal")
     assert tag_digest(repository, "latest") == index
     assert (project / "published.txt").read_text().strip() == f"{image}@{index}"
-    raw = subprocess.run(
-        ["docker", "buildx", "imagetools", "inspect", "--raw", f"{image}:latest"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    manifests = json.loads(raw)["manifests"]
-    platforms = {f"{m['platform']['os']}/{m['platform']['architecture']}" for m in manifests}
-    assert platforms == {"linux/amd64", "linux/arm64", "unknown/unknown"}
+    assert index_platforms(f"{image}:latest", attestations=True) == {
+        "linux/amd64",
+        "linux/arm64",
+        "unknown/unknown",
+    }
     # The merged index holds exactly the images that were tested, nothing rebuilt.
-    tested_images = set()
-    for ref in tested:
-        inner = subprocess.run(
-            ["docker", "buildx", "imagetools", "inspect", "--raw", ref],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        tested_images |= {m["digest"] for m in json.loads(inner).get("manifests", [])}
-    assert {m["digest"] for m in manifests} == tested_images
+    tested_images = {m["digest"] for ref in tested for m in raw_manifest(ref).get("manifests", [])}
+    merged = {m["digest"] for m in raw_manifest(f"{image}:latest")["manifests"]}
+    assert merged == tested_images
 
     # Main-branch run of the same merge: sha and edge tags, latest untouched.
     for command in _runs(jobs["merge"]):
