@@ -201,7 +201,14 @@ def test_credentials_wrong_then_right_and_the_password_never_shows(
     assert right.returncode == 0, right.stdout[-3000:] + right.stderr
     credentials = Credentials("maint", password)
     assert _snapshot(image, credentials)[f"{VERSION}-minimal"] == built["minimal"]
-    for text in (wrong.stdout, wrong.stderr, right.stdout, right.stderr):
+    history = subprocess.run(
+        ["docker", "history", "--no-trunc", f"{image}:{VERSION}-minimal"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    registry_log = (registry.root / "registry.log").read_text()
+    for text in (wrong.stdout, wrong.stderr, right.stdout, right.stderr, history, registry_log):
         assert password not in text
     # The login lived in a temporary client config: the user's own is untouched.
     assert (docker_config.read_text() if docker_config.exists() else "") == before
