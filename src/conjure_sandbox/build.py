@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -20,7 +21,7 @@ from conjure_sandbox import prerequisites, uptodate
 from conjure_sandbox.base import choose_base, remote_exists
 from conjure_sandbox.cabundle import resolve_ca_bundle
 from conjure_sandbox.cache import parse_cache, spec_fields
-from conjure_sandbox.catalogue import load_catalogue
+from conjure_sandbox.catalogue import load_catalogue, platforms_slug
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import BuildPlan, BuildTarget, Provenance, plan_build, target_tags
@@ -69,21 +70,20 @@ def _git(args: list[str], cwd: Path) -> str | None:
 
 
 def read_provenance(
-    version: str, root: Path, environ: Mapping[str, str] | None = None
+    version: str, context: Path, environ: Mapping[str, str] | None = None
 ) -> Provenance:
     """Version, git revision and creation time: SOURCE_DATE_EPOCH, else the commit time.
 
-    Outside git, the newest file under ``root`` gives the time. Never the wall
-    clock: the labels, and so the image, stay identical between two builds of
-    the same sources, which is what lets a no-op build say "up to date".
+    Outside git, the newest file of the build ``context`` gives the time. Never
+    the wall clock: the labels, and so the image, stay identical between two
+    builds of the same sources, which is what lets a no-op build say "up to date".
     """
     env = os.environ if environ is None else environ
-    revision = _git(["rev-parse", "HEAD"], root) or "unknown"
-    epoch = env.get("SOURCE_DATE_EPOCH") or _git(["log", "-1", "--format=%ct"], root)
+    revision = _git(["rev-parse", "HEAD"], context) or "unknown"
+    epoch = env.get("SOURCE_DATE_EPOCH") or _git(["log", "-1", "--format=%ct"], context)
     if not epoch:
-        epoch = str(
-            int(max((p.stat().st_mtime for p in root.rglob("*") if p.is_file()), default=0))
-        )
+        newest = max((p.stat().st_mtime for p in context.rglob("*") if p.is_file()), default=0)
+        epoch = str(int(newest))
     stamp = datetime.fromtimestamp(int(epoch), UTC)
     return Provenance(
         version=version, revision=revision, created=stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -258,7 +258,7 @@ def build_images(
     selected = catalogue.select(variants)
     prerequisites.check_dockerfiles(v.dockerfile for v in selected)
     version = str(parse_version(version)) if version else package_version()
-    provenance = read_provenance(version, catalogue.docker_dir.parent)
+    provenance = read_provenance(version, catalogue.docker_dir)
     ca_bundle = resolve_ca_bundle(settings.ca_bundle)
     store = parse_cache(settings.cache if cache_store is None else cache_store)
     publishing = push or by_digest
@@ -281,7 +281,9 @@ def build_images(
         local_base=settings.local_base,
         explicit=base is not None or settings.base != "upstream",
         publishing=publishing,
-        is_present=lambda ref: ref in known if known is not None else _present(engine(), ref),
+        is_present=lambda ref: (
+            ref in known if known is not None else prerequisites.image_present(engine(), ref)
+        ),
         is_pullable=remote_exists,
         warn=log,
     )
@@ -304,13 +306,13 @@ def build_images(
         by_digest=by_digest,
         sbom=sbom or settings.sbom,
     )
-    layouts = tempfile.TemporaryDirectory(prefix="conjure-layouts-")
     current = {
         t.variant.name: known[t.tags[0]].id
         for t in plan.targets
         if known and not dry_run and uptodate.is_current(t, known)
     }
     stale = replace(plan, targets=tuple(t for t in plan.targets if t.variant.name not in current))
+    layouts = ""
     if stale.targets or builder:  # a named builder is checked even when nothing is stale
         facts = prerequisites.probe(engine(), builder)
         prerequisites.check_platforms(facts, {p for t in stale.targets for p in t.platforms})
@@ -320,14 +322,18 @@ def build_images(
             plan = replace(plan, builder=None, context=builder)
             stale = replace(stale, builder=None, context=builder)
         if by_digest and facts.driver == "docker":
-            plan, stale = (_via_layouts(p, layouts.name) for p in (plan, stale))
-    if dry_run:
-        return plan, []
+            layouts = tempfile.mkdtemp(prefix="conjure-layouts-")
+            plan, stale = (_via_layouts(p, layouts) for p in (plan, stale))
     built: dict[str, BuildResult] = {}
-    if stale.targets:
-        runner = _default_client(stale.context) if stale.context else engine()
-        built = {r.variant: r for r in run_plan(stale, runner, log, jobs, progress)}
-    layouts.cleanup()
+    try:
+        if dry_run:
+            return plan, []
+        if stale.targets:
+            runner = _default_client(stale.context) if stale.context else engine()
+            built = {r.variant: r for r in run_plan(stale, runner, log, jobs, progress)}
+    finally:
+        if layouts:
+            shutil.rmtree(layouts, ignore_errors=True)
     return plan, [
         built.get(t.variant.name)
         or BuildResult(
@@ -354,10 +360,6 @@ def _default_client(context: str | None = None) -> DockerClient:
     from python_on_whales import DockerClient, docker
 
     return DockerClient(context=context) if context else docker
-
-
-def _present(client: DockerClient, ref: str) -> bool:
-    return prerequisites.image_present(client, ref)
 
 
 def host_platform() -> str:
@@ -401,7 +403,7 @@ def write_digests(plan: BuildPlan, results: list[BuildResult], directory: Path) 
     written = []
     for target, result in zip(plan.targets, results, strict=True):
         if target.by_digest and result.digest:
-            slug = "+".join(p.replace("/", "-") for p in target.platforms)
+            slug = platforms_slug(target.platforms)
             path = directory / f"{target.variant.name}-{slug}"
             path.write_text(f"{target.by_digest}@{result.digest}\n")
             written.append(path)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from conjure_sandbox.catalogue import platforms_slug
 from conjure_sandbox.errors import SandboxError
 
 DEFAULT_CACHE_DIR = Path("~/.cache/conjure-sandbox/buildx")
@@ -25,7 +26,7 @@ class CacheStore:
 
     def scope(self, variant: str, platforms: tuple[str, ...]) -> str:
         """The directory or registry tag holding one variant's cache for these platforms."""
-        slug = "+".join(p.replace("/", "-") for p in platforms)
+        slug = platforms_slug(platforms)
         if self.kind == "local":
             return str(Path(self.location) / variant / slug)
         return f"{self.location}:{variant}-{slug.replace('+', '_')}"

@@ -17,6 +17,11 @@ from conjure_sandbox.errors import SandboxError
 CATALOGUE_FILE = "variants.toml"
 
 
+def platforms_slug(platforms: tuple[str, ...]) -> str:
+    """``linux/amd64`` as ``linux-amd64``, several joined by ``+``: for paths, tags and jobs."""
+    return "+".join(p.replace("/", "-") for p in platforms)
+
+
 @dataclass(frozen=True)
 class Expectations:
     """What a variant's image tests check beyond the shared executor contract."""

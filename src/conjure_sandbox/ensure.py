@@ -101,6 +101,7 @@ def _build(settings: Settings, variant: str, say: Callable[[str], None]) -> str 
     except SandboxError as error:
         return str(error)
     failed = [r for r in results if not r.ok]
-    if failed:
-        return (failed[0].error or "").strip().splitlines()[-1:][0] if failed[0].error else "failed"
-    return None
+    if not failed:
+        return None
+    lines = (failed[0].error or "").strip().splitlines()
+    return lines[-1] if lines else "failed"

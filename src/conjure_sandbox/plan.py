@@ -170,7 +170,7 @@ def labels_for(variant: Variant, provenance: Provenance, base: str) -> tuple[tup
         (prefix + "title", title),
         (prefix + "description", variant.description),
         (prefix + "source", SOURCE_URL),
-        (prefix + "version", provenance.version),
+        (VERSION_LABEL, provenance.version),
         (prefix + "revision", provenance.revision),
         (prefix + "created", provenance.created),
         (prefix + "licenses", LICENSE),

@@ -11,9 +11,6 @@ rerun after a failure completes the publish.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -25,6 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 from conjure_sandbox.catalogue import Catalogue, Variant
 from conjure_sandbox.config import Settings
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.plan import VERSION_LABEL
 from conjure_sandbox.registry import Credentials, Repository, credentials_from_env
 from conjure_sandbox.tags import TagSet, check_newer, edge_tags, parse_version, release_tags
 from conjure_sandbox.tested import TestedImage, untested_platforms
@@ -183,7 +181,7 @@ def _tested_local(
             f"invoke build --variant {variant} --load "
             + " ".join(f"--platform {p}" for p in platforms),
         )
-    label = image.labels.get("org.opencontainers.image.version")
+    label = image.labels.get(VERSION_LABEL)
     if label != version:
         raise SandboxError(
             f"{local_ref} carries version label {label!r}, not {version!r}",
@@ -282,27 +280,28 @@ def _platforms(client: DockerClient, ref: str) -> set[str]:
     }
 
 
-def index_digest(ref: str, config_dir: str | None = None) -> str:
-    """The digest the registry serves for ``ref`` (python-on-whales' inspect drops it)."""
-    env = {**os.environ, **({"DOCKER_CONFIG": config_dir} if config_dir else {})}
-    out = subprocess.run(
-        ["docker", "buildx", "imagetools", "inspect", ref, "--format", "{{json .Manifest}}"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
-    if out.returncode != 0:
-        reason = (out.stderr.strip().splitlines() or ["no reason given"])[-1]
+def _index_digest(repository: Repository, tag: str, credentials: Credentials | None) -> str:
+    from conjure_sandbox.registry import tag_digest
+
+    retry = "fix the cause and run the same publish again: finished steps are skipped"
+    try:
+        digest = tag_digest(repository, tag, credentials)
+    except SandboxError as error:
+        raise SandboxError(f"{error.problem}; floating tags were not moved", retry) from None
+    if digest is None:
         raise SandboxError(
-            f"reading {ref} failed ({reason}); floating tags were not moved",
-            "fix the cause and run the same publish again: finished steps are skipped",
+            f"{repository.name}:{tag} vanished after it was pushed; floating tags were not moved",
+            retry,
         )
-    return str(json.loads(out.stdout)["digest"])
+    return digest
 
 
 def execute(
-    plan: PublishPlan, *, config_dir: str | None = None, log: Log = print
+    plan: PublishPlan,
+    *,
+    config_dir: str | None = None,
+    credentials: Credentials | None = None,
+    log: Log = print,
 ) -> dict[str, str]:
     """Version tags first (pushed or merged), every platform verified, then floating tags.
 
@@ -335,7 +334,7 @@ def execute(
                 f"{first} lacks {', '.join(missing)} in the registry; floating tags were not moved",
                 "build and test the variant for every platform, then publish again",
             )
-        indexes[r.variant] = index_digest(first, config_dir)
+        indexes[r.variant] = _index_digest(plan.repository, r.tags.immutable[0], credentials)
         log(f"verified       {first} = {indexes[r.variant][:19]}: {', '.join(sorted(landed))}")
     for r in plan.releases:
         source = f"{repo}@{indexes[r.variant]}"
@@ -369,49 +368,37 @@ def publish(
     from conjure_sandbox import tested, versioncheck
     from conjure_sandbox.catalogue import load_catalogue
     from conjure_sandbox.config import docker_dir
-    from conjure_sandbox.registry import (
-        image_manifests,
-        is_index,
-        list_tags,
-        parse_repository,
-        tag_digest,
-    )
+    from conjure_sandbox.registry import fetch_manifest, parse_repository
     from conjure_sandbox.uptodate import local_images
-    from conjure_sandbox.version import package_version
 
     repository = parse_repository(settings.image)
     catalogue = load_catalogue(docker_dir())
     selected = catalogue.select(variants)
     credentials = credentials_from_env(stdin=password_stdin)
     log("# check_version")
-    versioncheck.run(settings, log=log, credentials=credentials, images=not from_digests)
-    version = package_version()
-    published = list_tags(repository, credentials)
+    facts = versioncheck.run(settings, log=log, credentials=credentials, images=not from_digests)
+    version, published = facts.version, list(facts.published)
     records = tested.load(settings.tested_directory)
 
     def tags_of(v: Variant) -> TagSet:
         return edge_tags(edge, v) if edge else release_tags(version, v, published)
 
     immutable = sorted({t for v in selected for t in tags_of(v).immutable})
+    held = {t: fetch_manifest(repository, t, credentials) for t in immutable}
     content: dict[str, str] = {}
     if from_digests:
-        # Compare by the image manifests inside: a merged index has no digest before it exists.
-        def identity(reference: str) -> str | None:
-            found = image_manifests(repository, reference, credentials)
-            return None if found is None else " ".join(sorted(found))
-
-        remote = {t: identity(t) for t in immutable}
+        # Compared by the image manifests inside: a merged index has no digest before it exists.
+        remote = {t: " ".join(sorted(m.images)) if m else None for t, m in held.items()}
         for v in selected:
-            refs = [r.ref for r in records if r.variant == v.name and r.version == version]
-            digests = {
-                ref.split("@", 1)[1] for ref in refs if ref.startswith(f"{repository.name}@")
-            }
-            parts = [identity(d) or "" for d in sorted(digests)]
-            content[v.name] = " ".join(sorted(" ".join(parts).split()))
+            sources = _tested_digests(v.name, v.platforms, repository, records, version)
+            found = (
+                fetch_manifest(repository, ref.split("@", 1)[1], credentials) for ref in sources
+            )
+            content[v.name] = " ".join(sorted({image for m in found if m for image in m.images}))
         lone: list[str] = []
     else:
-        remote = {t: tag_digest(repository, t, credentials) for t in immutable}
-        lone = [t for t in immutable if remote[t] and not is_index(repository, t, credentials)]
+        remote = {t: m.digest if m else None for t, m in held.items()}
+        lone = [t for t, m in held.items() if m and m.entries is None]
     refs = [f"{repository.name}:{version}{v.tag_suffix}" for v in selected]
     plan = plan_publish(
         catalogue,
@@ -436,7 +423,7 @@ def publish(
         return plan
     log("# publish")
     with client_config(credentials, repository.host) as config_dir:
-        indexes = execute(plan, config_dir=config_dir, log=log)
+        indexes = execute(plan, config_dir=config_dir, credentials=credentials, log=log)
     if digest_file:
         digest_file.write_text("".join(f"{repository.name}@{d}\n" for d in indexes.values()))
     published_as = f"sha-{edge[:7]}" if edge else version

@@ -155,39 +155,39 @@ def list_tags(repository: Repository, credentials: Credentials | None = None) ->
     return list(json.loads(body).get("tags") or []) if body else []
 
 
-def _manifest_bytes(
-    repository: Repository, reference: str, credentials: Credentials | None
-) -> bytes | None:
-    return _get(repository, f"manifests/{reference}", credentials, Accept=_INDEX_TYPES)
+@dataclass(frozen=True)
+class RemoteManifest:
+    """What a registry serves for a tag or digest: its digest, and an index's entries."""
+
+    digest: str
+    entries: tuple[str, ...] | None  # None: a single image manifest, not an index
+
+    @property
+    def images(self) -> frozenset[str]:
+        """The image manifests behind it: an index's entries, or the manifest itself."""
+        return frozenset(self.entries) if self.entries is not None else frozenset({self.digest})
+
+
+def fetch_manifest(
+    repository: Repository, reference: str, credentials: Credentials | None = None
+) -> RemoteManifest | None:
+    """The manifest behind a tag or digest, or None when it does not exist."""
+    body = _get(repository, f"manifests/{reference}", credentials, Accept=_INDEX_TYPES)
+    if body is None:
+        return None
+    entries = json.loads(body).get("manifests")
+    return RemoteManifest(
+        "sha256:" + hashlib.sha256(body).hexdigest(),
+        None if entries is None else tuple(str(m["digest"]) for m in entries),
+    )
 
 
 def tag_digest(
     repository: Repository, tag: str, credentials: Credentials | None = None
 ) -> str | None:
     """The digest a tag points at (the sha256 of its manifest), or None when it does not exist."""
-    body = _manifest_bytes(repository, tag, credentials)
-    return None if body is None else "sha256:" + hashlib.sha256(body).hexdigest()
-
-
-def image_manifests(
-    repository: Repository, reference: str, credentials: Credentials | None = None
-) -> frozenset[str] | None:
-    """The image manifests behind a tag or digest: an index's entries, or the manifest itself."""
-    body = _manifest_bytes(repository, reference, credentials)
-    if body is None:
-        return None
-    entries = json.loads(body).get("manifests")
-    if entries is None:
-        return frozenset({"sha256:" + hashlib.sha256(body).hexdigest()})
-    return frozenset(str(m["digest"]) for m in entries)
-
-
-def is_index(
-    repository: Repository, reference: str, credentials: Credentials | None = None
-) -> bool:
-    """Whether the reference is an index (several manifests) rather than one image manifest."""
-    body = _manifest_bytes(repository, reference, credentials)
-    return body is not None and "manifests" in json.loads(body)
+    found = fetch_manifest(repository, tag, credentials)
+    return found.digest if found else None
 
 
 class _Pusher:

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from conjure_sandbox.catalogue import platforms_slug
+
 
 @dataclass(frozen=True)
 class TestedImage:
@@ -30,7 +32,7 @@ class TestedImage:
 
 def record(directory: Path, image: TestedImage) -> Path:
     """Write (or replace) the record for this image ID, variant and platform."""
-    slug = f"{image.variant}.{image.platform.replace('/', '-')}.{image.id.split(':')[-1][:16]}"
+    slug = f"{image.variant}.{platforms_slug((image.platform,))}.{image.id.split(':')[-1][:16]}"
     path = directory / f"{slug}.json"
     directory.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(asdict(image), indent=2) + "\n")

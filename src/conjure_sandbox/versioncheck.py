@@ -150,8 +150,8 @@ def run(
     credentials: Credentials | None = None,
     images: bool = True,
     release_tag: str = "",
-) -> None:
-    """Print the table; raise one SandboxError naming every mismatch.
+) -> Facts:
+    """Print the table; raise one SandboxError naming every mismatch, else return the facts.
 
     ``images`` false skips the local images' labels (CI checks before building);
     ``release_tag`` is the tag a release event names (CI), checked like a tag on HEAD.
@@ -170,3 +170,4 @@ def run(
             "version mismatch: " + "; ".join(f"{r.source}: {r.value}" for r in bad),
             bad[0].fix or "see the table above",
         )
+    return facts

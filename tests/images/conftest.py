@@ -112,6 +112,7 @@ def image(variant: Variant, platform: str, request: pytest.FixtureRequest) -> st
 
 def _prebuilt(config: pytest.Config, image: str, variant: Variant, platform: str) -> str:
     """An image built beforehand; noted so a fully passing session records it as tested."""
+    from conjure_sandbox.plan import VERSION_LABEL
     from conjure_sandbox.tags import version_tag
     from conjure_sandbox.tested import TestedImage
     from conjure_sandbox.uptodate import local_images
@@ -124,7 +125,7 @@ def _prebuilt(config: pytest.Config, image: str, variant: Variant, platform: str
         found = (local_images([ref]) or {}).get(ref)
     if found is None:
         pytest.fail(f"{ref} is not in the engine (build it first: invoke build)", pytrace=False)
-    version = found.labels.get("org.opencontainers.image.version", "")
+    version = found.labels.get(VERSION_LABEL, "")
     tested = TestedImage(variant.name, platform, ref, found.id, version, config.option.markexpr)
     config.stash.setdefault(_TESTED, []).append(tested)
     return ref
