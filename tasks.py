@@ -159,13 +159,41 @@ def base(
 
 @task(auto_shortflags=False, help={"upgrade": "move every pin to its newest release"})
 def lock(c: Context, upgrade: bool = False) -> None:
-    """Compile docker/requirements.in into the hashed requirements.lock."""
+    """Compile the hashed lock files: docker/requirements.lock and docker/npm/package-lock.json."""
     import shlex
 
     from conjure_sandbox.config import docker_dir
-    from conjure_sandbox.lock import lock_argv
+    from conjure_sandbox.lock import lock_argv, npm_lock_argv
 
     c.run(shlex.join(lock_argv(docker_dir(), upgrade=upgrade)))
+    c.run(shlex.join(npm_lock_argv(docker_dir())))
+
+
+@task(
+    help={
+        "check": "change nothing: fail when a Dockerfile's shared layers differ from docker/layers/"
+    }
+)
+def dockerfiles(c: Context, check: bool = False) -> None:
+    """Copy each shared layer from docker/layers/ into the variants' Dockerfiles."""
+    import difflib
+
+    from conjure_sandbox.catalogue import load_catalogue
+    from conjure_sandbox.config import docker_dir
+    from conjure_sandbox.dockerfiles import FIX, drifted
+
+    catalogue = _user_errors(lambda: load_catalogue(docker_dir()))
+    found = _user_errors(lambda: drifted([v.dockerfile for v in catalogue], catalogue.docker_dir))
+    for drift in found:
+        if check:
+            lines = (drift.current.splitlines(True), drift.rendered.splitlines(True))
+            sys.stdout.writelines(difflib.unified_diff(*lines, str(drift.dockerfile), "rendered"))
+        else:
+            drift.dockerfile.write_text(drift.rendered, encoding="utf-8")
+            print(f"rewrote {drift.dockerfile}")
+    if check and found:
+        names = ", ".join(d.dockerfile.name for d in found)
+        raise Exit(f"error: shared layers drifted in {names} (fix: {FIX})", code=1)
 
 
 @task

@@ -256,7 +256,7 @@ def build_images(
         raise SandboxError(f"unknown --progress {progress!r}", f"use one of {', '.join(PROGRESS)}")
     catalogue = load_catalogue(docker_dir())
     selected = catalogue.select(variants)
-    prerequisites.check_dockerfiles(v.dockerfile for v in selected)
+    prerequisites.check_dockerfiles((v.dockerfile for v in selected), catalogue.docker_dir)
     version = str(parse_version(version)) if version else package_version()
     provenance = read_provenance(version, catalogue.docker_dir)
     ca_bundle = resolve_ca_bundle(settings.ca_bundle)

@@ -30,11 +30,22 @@ class Expectations:
     absent_commands: tuple[str, ...] = ()
     python_modules: tuple[str, ...] = ()
     absent_python_modules: tuple[str, ...] = ()
+    node_modules: tuple[str, ...] = ()
     size_budget_mb: float | None = None
 
-    def has(self, *, commands: tuple[str, ...] = (), modules: tuple[str, ...] = ()) -> bool:
-        """Whether the variant promises every one of these commands and Python modules."""
-        return set(commands) <= set(self.commands) and set(modules) <= set(self.python_modules)
+    def has(
+        self,
+        *,
+        commands: tuple[str, ...] = (),
+        modules: tuple[str, ...] = (),
+        node_modules: tuple[str, ...] = (),
+    ) -> bool:
+        """Whether the variant promises every one of these commands, Python and Node modules."""
+        return (
+            set(commands) <= set(self.commands)
+            and set(modules) <= set(self.python_modules)
+            and set(node_modules) <= set(self.node_modules)
+        )
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,7 @@ def parse_catalogue(data: dict[str, Any], docker_dir: Path, source: str) -> Cata
                     absent_commands=tuple(expect.get("absent_commands", ())),
                     python_modules=tuple(expect.get("python_modules", ())),
                     absent_python_modules=tuple(expect.get("absent_python_modules", ())),
+                    node_modules=tuple(expect.get("node_modules", ())),
                     size_budget_mb=expect.get("size_budget_mb"),
                 ),
                 default=bool(entry.get("default", False)),

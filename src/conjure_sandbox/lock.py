@@ -1,7 +1,9 @@
-"""The Python lock file of the images: docker/requirements.in -> requirements.lock.
+"""The lock files of the images.
 
-Pinned with hashes for every wheel of each release, resolved for the images'
-CPython on every platform, so that one lock serves amd64 and arm64 builds.
+Python: docker/requirements.in -> requirements.lock, pinned with hashes for
+every wheel of each release, resolved for the images' CPython on every
+platform, so that one lock serves amd64 and arm64 builds. JavaScript:
+docker/npm/package.json -> package-lock.json, with npm's integrity hashes.
 """
 
 from __future__ import annotations
@@ -21,3 +23,15 @@ def lock_argv(docker_dir: Path, *, upgrade: bool = False) -> list[str]:
         *("--no-header", "--quiet", "--no-python-downloads"),
     ]
     return [*argv, "--upgrade"] if upgrade else argv
+
+
+# The folder of the images' JavaScript libraries, inside docker/.
+NPM_DIR = "npm"
+
+
+def npm_lock_argv(docker_dir: Path) -> list[str]:
+    """The npm command that (re)writes docker/npm/package-lock.json without installing."""
+    return [
+        *("npm", "install", "--prefix", str(docker_dir / NPM_DIR), "--package-lock-only"),
+        *("--ignore-scripts", "--no-audit", "--no-fund"),
+    ]

@@ -14,6 +14,7 @@ from pathlib import Path
 from conjure_sandbox.cabundle import secret_spec
 from conjure_sandbox.cache import NO_CACHE_STORE, CacheStore
 from conjure_sandbox.catalogue import Catalogue, Variant
+from conjure_sandbox.dockerfiles import is_layer_file
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.tags import version_tag
 from conjure_sandbox.uptodate import INPUTS_LABEL, inputs_digest
@@ -210,7 +211,8 @@ def plan_build(
     ignores every cached step (``--no-cache``) but still exports a fresh cache.
     ``context_files`` and ``base_id`` feed each image's inputs digest; another
     variant's Dockerfile is not an input, so editing one variant leaves the
-    others up to date.
+    others up to date; nor is a shared layer file, whose text is in the
+    Dockerfiles that use it.
     """
     dockerfiles = {v.dockerfile.name for v in catalogue}
     if load and (push or by_digest):
@@ -240,7 +242,8 @@ def plan_build(
         own_files = {
             path: digest
             for path, digest in (context_files or {}).items()
-            if path not in dockerfiles or path == variant.dockerfile.name
+            if (path not in dockerfiles or path == variant.dockerfile.name)
+            and not is_layer_file(path)
         }
         inputs = inputs_digest(own_files, target.buildx_argv(), base_id)
         targets.append(replace(target, labels=(*target.labels, (INPUTS_LABEL, inputs))))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from conjure_sandbox import dockerfiles
 from conjure_sandbox.errors import SandboxError
 
 if TYPE_CHECKING:
@@ -102,12 +103,20 @@ def check_load(facts: EngineFacts, platforms: tuple[str, ...], load: bool) -> No
         )
 
 
-def check_dockerfiles(paths: Iterable[Path]) -> None:
+def check_dockerfiles(paths: Iterable[Path], docker_dir: Path) -> None:
+    """Every Dockerfile exists, and its copies of the shared layers are current."""
+    paths = list(paths)
     for path in paths:
         if not path.is_file():
             raise SandboxError(
                 f"Dockerfile {path} does not exist", "create it or fix docker/variants.toml"
             )
+    stale = [drift.dockerfile.name for drift in dockerfiles.drifted(paths, docker_dir)]
+    if stale:
+        raise SandboxError(
+            f"{', '.join(stale)}: shared layers differ from docker/layers/",
+            "run invoke dockerfiles (or invoke dockerfiles --check to see the difference)",
+        )
 
 
 def image_present(client: DockerClient, ref: str) -> bool:

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,7 +59,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "needs(commands=(), modules=()): runs only for variants that promise these"
+        "markers",
+        "needs(commands=(), modules=(), node_modules=()): "
+        "runs only for variants that promise these",
     )
     config.addinivalue_line("markers", "contract: the executor contract every variant must pass")
 
@@ -180,22 +183,28 @@ class Sandbox:
         return self.sh(f"cd /tmp && python3 -c '{quoted}'")
 
 
-@pytest.fixture(scope="session")
-def sandbox(
-    image: str, platform: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Sandbox]:
-    """One container per variant, started with the executor's locked-down flags."""
-    root = tmp_path_factory.mktemp("sandbox")
+# The executor's ``docker run`` flags, plus dropping every capability.
+EXECUTOR_FLAGS = (
+    *("--read-only", "--tmpfs", "/tmp", "--network", "none"),
+    *("--security-opt", "no-new-privileges", "--cap-drop", "ALL"),
+)
+
+
+@contextmanager
+def start_sandbox(image: str, platform: str, root: Path) -> Iterator[Sandbox]:
+    """A fresh container of ``image`` started exactly as the executor starts one."""
     skills, work = root / "skills", root / "work"
     skills.mkdir()
     work.mkdir()
     (skills / "SKILL.md").write_text("# a skill\n")
     shutil.copy(FIXTURES / "prices.xls", work / "prices.xls")
-    os.chown(work, 1000, 1000)
+    if os.geteuid() == 0:
+        os.chown(work, 1000, 1000)
+    else:
+        # A non-root runner (GitHub's is uid 1001) cannot chown: let uid 1000 write instead.
+        work.chmod(0o777)
     argv = [
-        *("docker", "run", "-d", "--platform", platform),
-        *("--read-only", "--tmpfs", "/tmp", "--network", "none"),
-        *("--security-opt", "no-new-privileges"),
+        *("docker", "run", "-d", "--platform", platform, *EXECUTOR_FLAGS),
         *("-v", f"{skills}:/mnt/skills:ro", "-v", f"{work}:/workspace"),
         *(image, "tail", "-f", "/dev/null"),
     ]
@@ -204,3 +213,19 @@ def sandbox(
         yield Sandbox(container, skills, work)
     finally:
         subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def sandbox(
+    image: str, platform: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Sandbox]:
+    """One container per variant, shared by the tests that do not need a fresh one."""
+    with start_sandbox(image, platform, tmp_path_factory.mktemp("sandbox")) as started:
+        yield started
+
+
+@pytest.fixture
+def fresh_sandbox(image: str, platform: str, tmp_path: Path) -> Iterator[Sandbox]:
+    """A container of its own, for checks of what a tool does on first use."""
+    with start_sandbox(image, platform, tmp_path) as started:
+        yield started

@@ -26,7 +26,7 @@ def test_container_stays_up_under_the_executor_flags(sandbox: Sandbox) -> None:
     ).stdout.strip()
     assert state == "true"
     assert sandbox.sh("id -u; id -g; id -un; pwd; echo $HOME").split() == [
-        *("1000", "1000", "sandbox", "/workspace", "/home/sandbox")
+        *("1000", "1000", "sandbox", "/workspace", "/tmp")
     ]
 
 
@@ -50,7 +50,7 @@ def test_viewing_and_editing_files_as_the_executor_does(sandbox: Sandbox) -> Non
 
 def test_skills_are_readable_and_nothing_else_is_writable(sandbox: Sandbox) -> None:
     assert sandbox.sh("cat /mnt/skills/SKILL.md") == "# a skill"
-    for path in ("/mnt/skills/x", "/etc/x", "/home/sandbox/x"):
+    for path in ("/mnt/skills/x", "/etc/x", "/usr/local/x", "/opt/x"):
         assert sandbox.sh(f"touch {path} 2>/dev/null && echo wrote || echo refused") == "refused"
     assert sandbox.sh("touch /tmp/x && echo wrote") == "wrote"
     assert not (sandbox.skills / "x").exists()
@@ -58,3 +58,34 @@ def test_skills_are_readable_and_nothing_else_is_writable(sandbox: Sandbox) -> N
 
 def test_no_network(sandbox: Sandbox) -> None:
     assert sandbox.sh("ls /sys/class/net").split() == ["lo"]
+
+
+def test_home_and_caches_are_on_the_tmpfs(sandbox: Sandbox) -> None:
+    """What tools write on first use (profiles, caches) lands on the executor's tmpfs."""
+    out = sandbox.sh(
+        'for d in "$HOME" "$XDG_CONFIG_HOME" "$XDG_CACHE_HOME" "$MPLCONFIGDIR" '
+        '"$NPM_CONFIG_CACHE"; do mkdir -p "$d" && touch "$d/probe" && '
+        'df --output=fstype "$d" | tail -1; done'
+    )
+    assert out.split() == ["tmpfs"] * 5
+
+
+def test_unix_sockets_work_without_a_shim(sandbox: Sandbox) -> None:
+    """The skills compile an LD_PRELOAD shim with gcc when AF_UNIX is blocked; here it is not."""
+    out = sandbox.python(
+        """
+import os, socket
+path = "/tmp/probe.sock"
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(path)
+server.listen(1)
+client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+client.connect(path)
+peer, _ = server.accept()
+client.sendall(b"ping")
+left, right = socket.socketpair(socket.AF_UNIX)
+left.sendall(peer.recv(4))
+print(right.recv(4).decode())
+"""
+    )
+    assert out == "ping"

@@ -62,6 +62,17 @@ def test_promised_and_absent_python_modules(sandbox: Sandbox, variant: Variant) 
     assert [m for m in variant.expect.absent_python_modules if state[m]] == []
 
 
+@pytest.mark.needs(commands=("node",))
+def test_promised_node_modules_resolve_from_any_directory(
+    sandbox: Sandbox, variant: Variant
+) -> None:
+    names = json.dumps(list(variant.expect.node_modules))
+    script = f"for (const n of {names}) console.log(n + '=' + typeof require(n))"
+    for directory in ("/workspace", "/tmp", "/"):
+        out = sandbox.sh(f'cd {directory} && node -e "{script}"')
+        assert out.split() == [f"{n}=object" for n in variant.expect.node_modules], directory
+
+
 def test_no_caches_no_apt_lists_no_setuid(sandbox: Sandbox) -> None:
     def as_root(command: str) -> str:
         return sandbox.sh(command, user="0")

@@ -36,7 +36,7 @@ def test_multi_platform_load_needs_the_containerd_store() -> None:
 
 def test_missing_dockerfile(tmp_path: Path) -> None:
     with pytest.raises(SandboxError, match=r"Dockerfile .*Dockerfile.gpu does not exist"):
-        check_dockerfiles([tmp_path / "Dockerfile.gpu"])
+        check_dockerfiles([tmp_path / "Dockerfile.gpu"], tmp_path)
 
 
 def test_settings_from_environment() -> None:

@@ -1,0 +1,26 @@
+FROM ${BASE}
+ARG DEBIAN_FRONTEND=noninteractive
+
+# The root is read-only under the executor and /tmp its tmpfs: HOME and every
+# cache live there, so each tool that writes a profile or a cache on first use
+# (LibreOffice, fontconfig, matplotlib, npm, tesseract) finds a writable place.
+ENV HOME=/tmp \
+    PYTHONUNBUFFERED=1 \
+    NODE_ENV=production \
+    XDG_CACHE_HOME=/tmp/.cache \
+    XDG_CONFIG_HOME=/tmp/.config \
+    MPLCONFIGDIR=/tmp/.cache/matplotlib \
+    NPM_CONFIG_CACHE=/tmp/.cache/npm \
+    NPM_CONFIG_UPDATE_NOTIFIER=false
+
+# Every variant: the executor runs bash, edits files with python3 -c, and
+# works as uid 1000, whose home is the tmpfs. No setuid/setgid programs:
+# nothing here needs them.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends bash python3 \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --gid 1000 sandbox \
+    && useradd --uid 1000 --gid 1000 --no-create-home --home-dir /tmp --shell /bin/bash sandbox \
+    && mkdir /workspace \
+    && chown sandbox:sandbox /workspace \
+    && find / -xdev -perm /6000 -type f -exec chmod a-s {} +

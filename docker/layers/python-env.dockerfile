@@ -1,0 +1,33 @@
+# The Python packages, assembled on the build machine's own architecture from
+# the wheels of the target's: pip never runs under emulation, and a venv is
+# portable between the two because both have Debian's python3 at /usr/bin.
+# Locked with hashes, no pip cache; the CA bundle secret lets pip through a
+# TLS-intercepting proxy without entering the image. The packages' own test
+# suites and pyarrow's C++ headers are of no use here.
+FROM --platform=$BUILDPLATFORM ${BASE} AS python-env
+ARG DEBIAN_FRONTEND=noninteractive
+ARG TARGETARCH
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3-venv \
+    && rm -rf /var/lib/apt/lists/*
+# $platforms is a list of options: it is split on purpose.
+# hadolint ignore=SC2086
+RUN --mount=type=secret,id=ca-bundle \
+    --mount=type=bind,source=with-ca-bundle,target=/usr/local/bin/with-ca-bundle \
+    --mount=type=bind,source=requirements.lock,target=/tmp/requirements.lock \
+    case "$TARGETARCH" in amd64) arch=x86_64 ;; arm64) arch=aarch64 ;; *) arch="$TARGETARCH" ;; esac \
+    && platforms="--platform manylinux2014_$arch" \
+    && for glibc in 17 24 26 27 28 31 34 35 36 38 39 40 41; do \
+        platforms="$platforms --platform manylinux_2_${glibc}_$arch"; \
+    done \
+    && python3 -m venv /opt/venv \
+    && site=$(/opt/venv/bin/python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
+    && with-ca-bundle /opt/venv/bin/pip install --no-cache-dir --require-hashes \
+        --only-binary=:all: $platforms --implementation cp \
+        --python-version "$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
+        --abi "cp$(python3 -c 'import sys; print("%d%d" % sys.version_info[:2])')" \
+        --abi abi3 --abi none --target "$site" -r /tmp/requirements.lock \
+    && mv "$site"/bin/* /opt/venv/bin/ \
+    && rmdir "$site/bin" \
+    && find "$site" -mindepth 2 -depth -type d -name tests -exec rm -rf {} + \
+    && rm -rf "$site/pyarrow/include"

@@ -1,0 +1,2 @@
+COPY --from=python-env /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH

@@ -1,0 +1,3 @@
+WORKDIR /workspace
+USER 1000:1000
+CMD ["bash"]
