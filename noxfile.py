@@ -33,11 +33,12 @@ def _pytest(session: nox.Session, *args: str) -> None:
 
 @nox.session(tags=["check"])
 def lint(session: nox.Session) -> None:
-    """Ruff, mypy (strict on src/), hadolint on every Dockerfile, zizmor and schema on workflows."""
+    """Ruff, mypy, shared layers in sync, hadolint, zizmor and schema on workflows."""
     _install(session)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("invoke", "dockerfiles", "--check")
     dockerfiles = sorted(str(v.dockerfile) for v in CATALOGUE)
     session.run("hadolint", "--config", "docker/hadolint.yaml", *dockerfiles)
     workflows = sorted(str(p) for p in Path(".github/workflows").glob("*.yml"))

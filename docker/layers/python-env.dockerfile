@@ -2,8 +2,11 @@
 # the wheels of the target's: pip never runs under emulation, and a venv is
 # portable between the two because both have Debian's python3 at /usr/bin.
 # Locked with hashes, no pip cache; the CA bundle secret lets pip through a
-# TLS-intercepting proxy without entering the image. The packages' own test
-# suites and pyarrow's C++ headers are of no use here.
+# TLS-intercepting proxy without entering the image. Of no use in a sandbox
+# without network, and left out (about 20 MB compressed): the packages' own
+# test suites, pyarrow's C++ headers, its Flight RPC and S3 file system
+# (pyarrow.flight and pyarrow.fs.S3FileSystem do not import), and
+# onnxruntime's model-conversion tools (magika, for markitdown, only infers).
 FROM --platform=$BUILDPLATFORM ${BASE} AS python-env
 ARG DEBIAN_FRONTEND=noninteractive
 ARG TARGETARCH
@@ -30,4 +33,6 @@ RUN --mount=type=secret,id=ca-bundle \
     && mv "$site"/bin/* /opt/venv/bin/ \
     && rmdir "$site/bin" \
     && find "$site" -mindepth 2 -depth -type d -name tests -exec rm -rf {} + \
-    && rm -rf "$site/pyarrow/include"
+    && rm -rf "$site/pyarrow/include" "$site"/pyarrow/*flight* "$site"/pyarrow/*s3* \
+        "$site"/pyarrow/_pyarrow_cpp_tests* "$site"/onnxruntime/tools \
+        "$site"/onnxruntime/transformers "$site"/onnxruntime/quantization

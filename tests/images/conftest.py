@@ -161,9 +161,10 @@ class Sandbox:
     def sh(self, command: str, *, check: bool = True, user: str | None = None) -> str:
         """``docker exec <container> bash -c <command>``: stdout, stripped.
 
-        ``user="0"`` looks as root, for checks that must see every file.
+        ``user="0"`` looks as root with every capability (the container has
+        none), for checks that must see every file.
         """
-        as_user = ["--user", user] if user else []
+        as_user = ["--user", user, "--privileged"] if user else []
         result = subprocess.run(
             ["docker", "exec", *as_user, self.container, "bash", "-c", command],
             capture_output=True,
