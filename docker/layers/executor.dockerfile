@@ -16,9 +16,8 @@ ENV HOME=/tmp \
 # Every variant: the executor runs bash, edits files with python3 -c, and
 # works as uid 1000, whose home is the tmpfs. No setuid/setgid programs:
 # nothing here needs them.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends bash python3 \
-    && rm -rf /var/lib/apt/lists/* \
+RUN --mount=type=bind,from=apt-lists,source=/var/lib/apt/lists,target=/var/lib/apt/lists,rw \
+    apt-get install -y --no-install-recommends bash python3 \
     && groupadd --gid 1000 sandbox \
     && useradd --uid 1000 --gid 1000 --no-create-home --home-dir /tmp --shell /bin/bash sandbox \
     && mkdir /workspace \

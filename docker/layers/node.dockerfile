@@ -3,11 +3,10 @@
 # headers, 25 MB compressed that npm itself does not need.
 ARG NPM_VERSION=11.21.2
 ARG NPM_SHA512=ec73c0a64f807e53146af4ac78bd4f9ba0a762a3081e4e77c7e2a6ba1aa64c3a8f9233cc8312294cf713aac13dd4428dc3880504957d7e75e249d1a6d435eaf4
-RUN --mount=type=secret,id=ca-bundle \
+RUN --mount=type=bind,from=apt-lists,source=/var/lib/apt/lists,target=/var/lib/apt/lists,rw \
+    --mount=type=secret,id=ca-bundle \
     --mount=type=bind,source=with-ca-bundle,target=/usr/local/bin/with-ca-bundle \
-    apt-get update \
-    && apt-get install -y --no-install-recommends nodejs \
-    && rm -rf /var/lib/apt/lists/* \
+    apt-get install -y --no-install-recommends nodejs \
     && with-ca-bundle curl -fsSL -o /tmp/npm.tgz \
         "https://registry.npmjs.org/npm/-/npm-${NPM_VERSION}.tgz" \
     && printf '%s  /tmp/npm.tgz\n' "${NPM_SHA512}" > /tmp/npm.sha512 \

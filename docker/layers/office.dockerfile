@@ -6,13 +6,13 @@
 # icon sets: they are left out (15 MB compressed); the one icon set it loads
 # at start stays. The fontconfig cache is built here, so a read-only root does
 # not rebuild it on every first use.
-RUN mkdir -p /usr/share/man/man1 \
-    && apt-get update \
+RUN --mount=type=bind,from=apt-lists,source=/var/lib/apt/lists,target=/var/lib/apt/lists,rw \
+    mkdir -p /usr/share/man/man1 \
     && apt-get install -y --no-install-recommends \
         default-jre-headless libpango-1.0-0 libpangoft2-1.0-0 python3-venv \
         libreoffice-calc-nogui libreoffice-impress-nogui libreoffice-writer-nogui \
         fontconfig fonts-liberation pandoc tesseract-ocr tesseract-ocr-eng \
-    && rm -rf /var/lib/apt/lists/* /usr/lib/libreoffice/share/gallery/* \
+    && rm -rf /usr/lib/libreoffice/share/gallery/* \
         /usr/share/libreoffice/share/config/images_*_dark* \
         /usr/share/libreoffice/share/config/images_*_svg.zip \
         /usr/lib/libreoffice/share/config/images_*_dark* \

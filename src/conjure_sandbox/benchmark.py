@@ -227,9 +227,25 @@ def fresh_builder(bench: Bench, registry: str, cold_all: float, base: str, scrat
     )
 
 
+SECTION = "Builds"
+
+
+def write_section(path: Path, text: str, title: str) -> None:
+    """Put ``text`` (starting ``## title``) in place of that section of ``path``, or append it."""
+    current = path.read_text() if path.exists() else "# Benchmarks\n"
+    start = current.find(f"\n## {title}\n")
+    if start < 0:
+        updated = current.rstrip("\n") + "\n\n" + text
+    else:
+        end = current.find("\n## ", start + 1)
+        tail = current[end:] if end >= 0 else "\n"
+        updated = current[: start + 1] + text.rstrip("\n") + "\n" + tail
+    path.write_text(updated)
+
+
 def report(figures: list[Figure], edit: list[str], facts: Mapping[str, str]) -> str:
     lines = [
-        "# Benchmarks",
+        f"## {SECTION}",
         "",
         f"Reproduce with `{COMMAND}` (add `--runs N` for the no-op medians). It prunes the",
         "build cache: run it on a machine whose cache you can rebuild.",
@@ -245,7 +261,7 @@ def report(figures: list[Figure], edit: list[str], facts: Mapping[str, str]) -> 
             f"| {f.ratio:.2f}x | <= {f.goal:.2f}x | {'yes' if f.met else 'NO'} |"
         )
     notes = [f"- {f.name} vs {f.reference_name}: {f.detail}" for f in figures if f.detail]
-    return "\n".join([*lines, "", *notes, "", "## Edit one Dockerfile", "", *edit, ""])
+    return "\n".join([*lines, "", *notes, "", "### Edit one Dockerfile", "", *edit, ""])
 
 
 def run(
@@ -274,5 +290,5 @@ def run(
         "no-op medians": f"{runs} runs after one warm-up, wall clock of the whole command",
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report(figures, edit, facts))
+    write_section(out, report(figures, edit, facts), SECTION)
     return figures

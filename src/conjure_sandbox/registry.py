@@ -182,6 +182,37 @@ def fetch_manifest(
     )
 
 
+def layer_sizes(
+    repository: Repository,
+    reference: str,
+    platform: str,
+    credentials: Credentials | None = None,
+) -> tuple[int, ...]:
+    """Compressed bytes of each layer of ``reference`` for ``platform``, base layer first.
+
+    ``reference`` is a tag or digest of an image manifest or of an index
+    holding one for ``platform`` (``linux/amd64``).
+    """
+    where = f"{repository.name}:{reference}"
+    body = _get(repository, f"manifests/{reference}", credentials, Accept=_INDEX_TYPES)
+    if body is None:
+        raise SandboxError(f"{where} does not exist", "push the image first")
+    manifest = json.loads(body)
+    if "manifests" in manifest:
+        os_name, arch = platform.split("/")[:2]
+        matching = [
+            str(entry["digest"])
+            for entry in manifest["manifests"]
+            if entry.get("platform", {}).get("os") == os_name
+            and entry.get("platform", {}).get("architecture") == arch
+        ]
+        if not matching:
+            raise SandboxError(f"{where} has no {platform} image", "build that platform too")
+        body = _get(repository, f"manifests/{matching[0]}", credentials, Accept=_INDEX_TYPES)
+        manifest = json.loads(body or b"{}")
+    return tuple(int(layer["size"]) for layer in manifest.get("layers", ()))
+
+
 def tag_digest(
     repository: Repository, tag: str, credentials: Credentials | None = None
 ) -> str | None:

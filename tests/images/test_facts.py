@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import urllib.request
 
 import pytest
 
 from conjure_sandbox.catalogue import Variant
 from conjure_sandbox.config import Settings
+from conjure_sandbox.registry import layer_sizes, parse_repository
 from conjure_sandbox.version import package_version
 from tests.images.conftest import Sandbox
 
@@ -109,34 +109,6 @@ def test_compressed_size_within_budget(image: str, variant: Variant, platform: s
 
 
 def compressed_megabytes(ref: str, platform: str) -> float:
-    """``host/repo:tag`` or ``host/repo@digest``, read over plain HTTP (loopback registries)."""
-    registry, path = ref.split("/", 1)
-    repo, tag = path.split("@", 1) if "@" in path else path.rsplit(":", 1)
-    accept = ", ".join(
-        [
-            "application/vnd.oci.image.index.v1+json",
-            "application/vnd.oci.image.manifest.v1+json",
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-            "application/vnd.docker.distribution.manifest.v2+json",
-        ]
-    )
-
-    def get(reference: str) -> dict[str, object]:
-        request = urllib.request.Request(
-            f"http://{registry}/v2/{repo}/manifests/{reference}", headers={"Accept": accept}
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return dict(json.load(response))
-
-    manifest = get(tag)
-    if "manifests" in manifest:
-        os_name, arch = platform.split("/")[:2]
-        (entry,) = [
-            m
-            for m in manifest["manifests"]  # type: ignore[attr-defined]
-            if m.get("platform", {}).get("os") == os_name
-            and m.get("platform", {}).get("architecture") == arch
-        ]
-        manifest = get(entry["digest"])
-    layers = manifest["layers"]
-    return sum(int(layer["size"]) for layer in layers) / 1e6  # type: ignore[attr-defined]
+    """``host/repo:tag`` or ``host/repo@digest``: the layers' compressed size in MB."""
+    name, reference = ref.split("@", 1) if "@" in ref else ref.rsplit(":", 1)
+    return sum(layer_sizes(parse_repository(name), reference, platform)) / 1e6

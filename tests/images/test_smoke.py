@@ -234,3 +234,21 @@ def test_git_init_and_commit(sandbox: Sandbox) -> None:
 @pytest.mark.needs(commands=("jq",))
 def test_jq_filters(sandbox: Sandbox) -> None:
     assert sandbox.sh("""echo '{"a":[1,2,3]}' | jq '.a | add'""") == "6"
+
+
+@pytest.mark.needs(modules=("matplotlib",))
+def test_matplotlib_starts_from_the_font_list_built_into_the_image(
+    fresh_sandbox: Sandbox,
+) -> None:
+    out = fresh_sandbox.python(
+        """
+import glob, os, time
+from matplotlib import font_manager
+(cached,) = glob.glob(os.environ["MPLCONFIGDIR"] + "/fontlist-*.json")
+(seed,) = glob.glob("/opt/venv/share/matplotlib-cache/fontlist-*.json")
+print(open(cached).read() == open(seed).read())
+names = {f.name for f in font_manager.fontManager.ttflist}
+print("DejaVu Sans" in names, "Liberation Sans" in names)
+"""
+    )
+    assert out.split("\n") == ["True", "True True"]
