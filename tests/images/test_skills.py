@@ -13,6 +13,7 @@ import shutil
 
 import pytest
 
+from conjure_sandbox.imagebench import RECALC_MACRO
 from tests.images.conftest import FIXTURES, Sandbox
 
 pytestmark = pytest.mark.docker
@@ -33,19 +34,6 @@ for title in ("Roadmap review", "Next steps"):
     slide.shapes.title.text = title
     slide.placeholders[1].text = f"Notes on {title.lower()}"
 deck.save("/workspace/deck.pptx")
-"""
-
-# A LibreOffice Basic module of our own: recalculate the open document, save it, close it.
-RECALC_MODULE = """<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE script:module PUBLIC "-//OpenOffice.org//DTD OfficeDocument 1.0//EN" "module.dtd">
-<script:module xmlns:script="http://openoffice.org/2000/script" script:name="Module1" \
-script:language="StarBasic">
-Sub RecomputeAndStore()
-  ThisComponent.calculateAll()
-  ThisComponent.store()
-  ThisComponent.close(True)
-End Sub
-</script:module>
 """
 
 
@@ -84,7 +72,7 @@ print([values[c].value for c in ("A3", "A4", "B1")])
     standard = "$XDG_CONFIG_HOME/libreoffice/4/user/basic/Standard"
     box.sh(
         f'test -f "{standard}/script.xlb" && cat > "{standard}/Module1.xba" <<\'EOF\'\n'
-        f"{RECALC_MODULE}EOF"
+        f"{RECALC_MACRO}EOF"
     )
     macro = (
         "vnd.sun.star.script:Standard.Module1.RecomputeAndStore?language=Basic&location=application"

@@ -31,7 +31,9 @@ from conjure_sandbox.uptodate import local_images
 from conjure_sandbox.version import package_version
 from tests.integration.conftest import ROOT, Registry, index_platforms, run_invoke
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+# On a new machine the first test here builds every variant for arm64 under QEMU
+# (LibreOffice included): allow well over the default 30 minutes.
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(5400)]
 
 CATALOGUE = load_catalogue(docker_dir())
 VERSION = package_version()

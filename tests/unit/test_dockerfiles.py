@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +13,7 @@ import pytest
 from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.dockerfiles import drifted, is_layer_file, layer_names, render
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.prerequisites import check_dockerfiles
 
 DOCKER = Path(__file__).parents[2] / "docker"
 LAYERS = {"layers/a.dockerfile": "RUN echo a\n", "layers/b.dockerfile": "RUN echo b"}
@@ -87,3 +92,46 @@ def test_layer_files_are_recognised_by_path() -> None:
     assert is_layer_file("layers/tools.dockerfile")
     assert not is_layer_file("Dockerfile.node")
     assert not is_layer_file("requirements.lock")
+
+
+def _fork(tmp_path: Path) -> Path:
+    fork = tmp_path / "docker"
+    shutil.copytree(DOCKER, fork)
+    return fork
+
+
+def test_a_drifted_dockerfile_is_refused_before_any_build(tmp_path: Path) -> None:
+    fork = _fork(tmp_path)
+    tools = fork / "layers" / "tools.dockerfile"
+    tools.write_text(tools.read_text().replace("jq ", "jq zip "))
+    dockerfiles = [fork / "Dockerfile.minimal", fork / "Dockerfile.node"]
+    check_dockerfiles(dockerfiles[:1], fork)  # minimal does not use the tools layer
+    with pytest.raises(SandboxError) as refused:
+        check_dockerfiles(dockerfiles, fork)
+    assert str(refused.value) == (
+        "Dockerfile.node: shared layers differ from docker/layers/ "
+        "(fix: run invoke dockerfiles (or invoke dockerfiles --check to see the difference))"
+    )
+
+
+def test_invoke_dockerfiles_checks_then_rewrites(tmp_path: Path) -> None:
+    fork = _fork(tmp_path)
+    user = fork / "layers" / "user.dockerfile"
+    user.write_text(user.read_text().replace('CMD ["bash"]', 'CMD ["bash", "-l"]'))
+    env = {**os.environ, "CONJURE_DOCKER_DIR": str(fork)}
+
+    def invoke(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "invoke", "dockerfiles", *args]
+        root = DOCKER.parent
+        return subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, check=False)
+
+    checked = invoke("--check")
+    assert checked.returncode == 1
+    assert checked.stderr.strip().splitlines() == [
+        "error: shared layers drifted in Dockerfile, Dockerfile.python, Dockerfile.node, "
+        "Dockerfile.minimal (fix: edit docker/layers/, then run invoke dockerfiles)"
+    ]
+    assert '+CMD ["bash", "-l"]' in checked.stdout
+    assert invoke().returncode == 0
+    assert invoke("--check").returncode == 0
+    assert 'CMD ["bash", "-l"]' in (fork / "Dockerfile.node").read_text()
