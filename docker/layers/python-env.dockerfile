@@ -18,6 +18,7 @@ RUN apt-get update \
 RUN --mount=type=secret,id=ca-bundle \
     --mount=type=bind,source=with-ca-bundle,target=/usr/local/bin/with-ca-bundle \
     --mount=type=bind,source=requirements.lock,target=/tmp/requirements.lock \
+    --mount=type=bind,source=python,target=/tmp/python \
     case "$TARGETARCH" in amd64) arch=x86_64 ;; arm64) arch=aarch64 ;; *) arch="$TARGETARCH" ;; esac \
     && platforms="--platform manylinux2014_$arch" \
     && for glibc in 17 24 26 27 28 31 34 35 36 38 39 40 41; do \
@@ -30,6 +31,8 @@ RUN --mount=type=secret,id=ca-bundle \
         --python-version "$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
         --abi "cp$(python3 -c 'import sys; print("%d%d" % sys.version_info[:2])')" \
         --abi abi3 --abi none --target "$site" -r /tmp/requirements.lock \
+    && cp /tmp/python/sandbox_startup.py /tmp/python/sandbox-startup.pth "$site/" \
+    && python3 -m compileall -q "$site/sandbox_startup.py" \
     && mv "$site"/bin/* /opt/venv/bin/ \
     && rmdir "$site/bin" \
     && find "$site" -mindepth 2 -depth -type d -name tests -exec rm -rf {} + \

@@ -9,7 +9,7 @@ copies it into place when it is missing. A few stat calls otherwise.
 
 import os
 
-SEED = "/opt/venv/share/matplotlib-cache"
+SEED = "/opt/matplotlib-cache"
 
 
 def seed_matplotlib_cache() -> None:

@@ -237,7 +237,7 @@ def write_section(path: Path, text: str, title: str) -> None:
         updated = current.rstrip("\n") + "\n\n" + text
     else:
         end = current.find("\n## ", start + 1)
-        tail = current[end:] if end >= 0 else "\n"
+        tail = current[end:] if end >= 0 else ""
         updated = current[: start + 1] + text.rstrip("\n") + "\n" + tail
     path.write_text(updated)
 

@@ -245,7 +245,7 @@ def test_matplotlib_starts_from_the_font_list_built_into_the_image(
 import glob, os, time
 from matplotlib import font_manager
 (cached,) = glob.glob(os.environ["MPLCONFIGDIR"] + "/fontlist-*.json")
-(seed,) = glob.glob("/opt/venv/share/matplotlib-cache/fontlist-*.json")
+(seed,) = glob.glob("/opt/matplotlib-cache/fontlist-*.json")
 print(open(cached).read() == open(seed).read())
 names = {f.name for f in font_manager.fontManager.ttflist}
 print("DejaVu Sans" in names, "Liberation Sans" in names)
