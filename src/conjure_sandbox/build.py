@@ -34,6 +34,22 @@ if TYPE_CHECKING:
 
 Log = Callable[[str], None]
 FAILURE_TAIL = 15
+# What a build that BuildKit cut off, rather than a failing step, ends with: seen
+# when buildx's session to the engine dropped while exporting layers under
+# heavy QEMU load. Such a build is run once more (every finished step is cached).
+TRANSIENT_ERRORS = (
+    "context canceled",
+    "the client connection is closing",
+    "connection reset by peer",
+)
+RETRIES = 1
+
+
+def is_transient(reason: str) -> bool:
+    """Whether a failed build's log tail says BuildKit was cut off, not that a step failed."""
+    if "did not complete successfully" in reason:  # a RUN step's own exit status
+        return False
+    return any(marker in reason for marker in TRANSIENT_ERRORS)
 
 
 # In buildx's plain progress, Dockerfile steps are the vertices named like
@@ -219,11 +235,22 @@ def run_plan(
         with lock:
             log(line)
 
+    def attempt(target: BuildTarget) -> BuildResult:
+        result = run_target(client, target, plan.builder, locked, progress)
+        for _ in range(RETRIES):
+            reason = (result.error or "").strip()
+            if result.ok or not is_transient(reason):
+                break
+            last = reason.splitlines()[-1]
+            locked(f"[{target.variant.name}] BuildKit cut the build off ({last}); building again")
+            seconds = result.seconds
+            result = run_target(client, target, plan.builder, locked, progress)
+            result = replace(result, seconds=result.seconds + seconds)
+        return result
+
     workers = jobs or len(plan.targets) or 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [
-            pool.submit(run_target, client, t, plan.builder, locked, progress) for t in plan.targets
-        ]
+        futures = [pool.submit(attempt, t) for t in plan.targets]
         return [f.result() for f in futures]
 
 

@@ -163,9 +163,10 @@ def report(
     timings: list[Timing],
     cold: tuple[Timing, Timing],
     sizes: dict[str, tuple[int, ...]],
-    steps: list[str],
+    steps: tuple[str, list[str]],
     facts: dict[str, str],
 ) -> str:
+    """The section's Markdown; ``steps`` is the default variant's name and its layers' steps."""
     ours, sample = cold
     ratio = ours.median / sample.median
     lines = [
@@ -204,9 +205,10 @@ def report(
     for name, layers in sizes.items():
         listed = " + ".join(f"{size / 1e6:.1f}" for size in layers)
         lines.append(f"| {name} | {sum(layers) / 1e6:.1f} | {listed} |")
-    lines += ["", "Layers of the default image:", ""]
-    full = next(iter(sizes.values()))
-    lines += [f"- {size / 1e6:6.1f} MB `{step}`" for size, step in zip(full, steps, strict=False)]
+    name, described = steps
+    lines += ["", f"Layers of the default image ({name}):", ""]
+    pairs = zip(sizes[name], described, strict=False)
+    lines += [f"- {size / 1e6:6.1f} MB `{step}`" for size, step in pairs]
     return "\n".join([*lines, ""])
 
 
@@ -222,8 +224,9 @@ def run(
 ) -> float:
     """Measure, write the section of ``out``; returns the cold-import ratio."""
     images = {t.variant.name: t.tags[0] for t in plan.targets}
-    full = plan.targets[0].tags[0]
-    base = dict(plan.targets[0].build_args)["BASE"]
+    default = next(t for t in plan.targets if t.variant.default)
+    full = default.tags[0]
+    base = dict(default.build_args)["BASE"]
     build_sample(root, base, ca_bundle, log)
     log("first LibreOffice uses")
     macro = [f"MACRO={RECALC_MACRO}"]
@@ -243,5 +246,6 @@ def run(
     sizes = {name: pushed_sizes(ref, registry, name, platform) for name, ref in images.items()}
     sizes["design sample"] = pushed_sizes(SAMPLE_IMAGE, registry, "design-sample", platform)
     facts = {"runs": f"{runs} per workload, each in a new container", "platform": platform}
-    write_section(out, report(timings, cold, sizes, layer_steps(full), facts), SECTION)
+    steps = (default.variant.name, layer_steps(full))
+    write_section(out, report(timings, cold, sizes, steps, facts), SECTION)
     return cold[0].median / cold[1].median
