@@ -19,6 +19,12 @@ LOCAL_BASE = "conjure-sandbox/base:trixie-slim"
 LOOPBACK_REGISTRY = "127.0.0.1:5000"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 BASE_SUITE = "trixie"
+# How the sandbox executor starts a container, plus dropping every capability:
+# the image tests and `invoke bench --images` run the images exactly so.
+EXECUTOR_FLAGS = (
+    *("--read-only", "--tmpfs", "/tmp", "--network", "none"),
+    *("--security-opt", "no-new-privileges", "--cap-drop", "ALL"),
+)
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _SOURCE_ROOT = _PACKAGE_DIR.parents[1]

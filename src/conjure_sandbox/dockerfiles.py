@@ -16,6 +16,7 @@ true by construction. Pure: reads and returns text, writes nothing.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ class Drift:
 
 
 def _reader(docker_dir: Path) -> Callable[[str], str]:
+    # Several Dockerfiles include the same layer: read each file once.
+    @functools.cache
     def read(name: str) -> str:
         path = docker_dir / name
         try:

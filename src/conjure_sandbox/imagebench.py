@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conjure_sandbox.benchmark import write_section
+from conjure_sandbox.cabundle import secret_spec
+from conjure_sandbox.config import EXECUTOR_FLAGS
 from conjure_sandbox.plan import BuildPlan
 from conjure_sandbox.registry import layer_sizes, parse_repository
 
@@ -26,10 +28,6 @@ COMMAND = "invoke bench --images"
 SECTION = "Image workloads"
 SAMPLE_DOCKERFILE = "benchmarks/design-sample.Dockerfile"
 SAMPLE_IMAGE = "conjure-bench/design-sample:latest"
-EXECUTOR_FLAGS = (
-    *("--read-only", "--tmpfs", "/tmp", "--network", "none"),
-    *("--security-opt", "no-new-privileges", "--cap-drop", "ALL"),
-)
 COLD_IMPORT = "python3 -c 'import pandas, matplotlib.pyplot, pyarrow'"
 
 MAKE_DOCX = (
@@ -52,12 +50,13 @@ RECALC_MACRO = (
     "Sub RecomputeAndStore()\n  ThisComponent.calculateAll()\n  ThisComponent.store()\n"
     "  ThisComponent.close(True)\nEnd Sub\n</script:module>\n"
 )
+RECALC_MACRO_URL = (
+    "vnd.sun.star.script:Standard.Module1.RecomputeAndStore?language=Basic&location=application"
+)
 RECALC = (
     "soffice --headless --terminate_after_init"
     ' && printf %s "$MACRO" > "$XDG_CONFIG_HOME/libreoffice/4/user/basic/Standard/Module1.xba"'
-    " && soffice --headless --norestore"
-    " 'vnd.sun.star.script:Standard.Module1.RecomputeAndStore?language=Basic&location=application'"
-    " /tmp/book.xlsx"
+    f" && soffice --headless --norestore '{RECALC_MACRO_URL}' /tmp/book.xlsx"
 )
 
 
@@ -73,6 +72,11 @@ class Timing:
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
+
+    @classmethod
+    def of(cls, name: str, image: str, results: Sequence[tuple[float, int]]) -> Timing:
+        """From ``timed`` results: every run's seconds, the most stderr any run wrote."""
+        return cls(name, image, tuple(s for s, _ in results), max(e for _, e in results))
 
 
 def timed(image: str, setup: str, command: str, env: Sequence[str] = ()) -> tuple[float, int]:
@@ -101,8 +105,7 @@ def timed(image: str, setup: str, command: str, env: Sequence[str] = ()) -> tupl
 def measure(
     name: str, image: str, setup: str, command: str, runs: int, env: Sequence[str] = ()
 ) -> Timing:
-    results = [timed(image, setup, command, env) for _ in range(runs)]
-    return Timing(name, image, tuple(s for s, _ in results), max(e for _, e in results))
+    return Timing.of(name, image, [timed(image, setup, command, env) for _ in range(runs)])
 
 
 def cold_imports(ours: str, sample: str, runs: int, log: Log) -> tuple[Timing, Timing]:
@@ -115,15 +118,12 @@ def cold_imports(ours: str, sample: str, runs: int, log: Log) -> tuple[Timing, T
         mine.append(timed(ours, "", COLD_IMPORT))
         theirs.append(timed(sample, "", COLD_IMPORT))
     log(f"  cold imports: ours {[s for s, _ in mine]}, sample {[s for s, _ in theirs]}")
-    return (
-        Timing("cold imports", ours, tuple(s for s, _ in mine), max(e for _, e in mine)),
-        Timing("cold imports", sample, tuple(s for s, _ in theirs), max(e for _, e in theirs)),
-    )
+    return Timing.of("cold imports", ours, mine), Timing.of("cold imports", sample, theirs)
 
 
 def build_sample(root: Path, base: str, ca_bundle: Path | None, log: Log) -> None:
     log(f"building the design's sample image on {base}")
-    secret = ["--secret", f"id=ca-bundle,src={ca_bundle}"] if ca_bundle else []
+    secret = ["--secret", secret_spec(ca_bundle)] if ca_bundle else []
     subprocess.run(
         [
             *("docker", "buildx", "build", "--load", "--progress", "quiet"),

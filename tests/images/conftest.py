@@ -25,7 +25,7 @@ import pytest
 
 from conjure_sandbox.build import host_platform
 from conjure_sandbox.catalogue import Variant, load_catalogue
-from conjure_sandbox.config import Settings, docker_dir
+from conjure_sandbox.config import EXECUTOR_FLAGS, Settings, docker_dir
 
 if TYPE_CHECKING:
     from conjure_sandbox.tested import TestedImage
@@ -182,13 +182,6 @@ class Sandbox:
         """Run a Python script with the image's python3, as the executor's edits do."""
         quoted = script.replace("'", "'\\''")
         return self.sh(f"cd /tmp && python3 -c '{quoted}'")
-
-
-# The executor's ``docker run`` flags, plus dropping every capability.
-EXECUTOR_FLAGS = (
-    *("--read-only", "--tmpfs", "/tmp", "--network", "none"),
-    *("--security-opt", "no-new-privileges", "--cap-drop", "ALL"),
-)
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from conjure_sandbox.imagebench import RECALC_MACRO
+from conjure_sandbox.imagebench import RECALC_MACRO, RECALC_MACRO_URL
 from tests.images.conftest import FIXTURES, Sandbox
 
 pytestmark = pytest.mark.docker
@@ -74,10 +74,7 @@ print([values[c].value for c in ("A3", "A4", "B1")])
         f'test -f "{standard}/script.xlb" && cat > "{standard}/Module1.xba" <<\'EOF\'\n'
         f"{RECALC_MACRO}EOF"
     )
-    macro = (
-        "vnd.sun.star.script:Standard.Module1.RecomputeAndStore?language=Basic&location=application"
-    )
-    box.sh(f"timeout 60 soffice --headless --norestore '{macro}' /workspace/book.xlsx")
+    box.sh(f"timeout 60 soffice --headless --norestore '{RECALC_MACRO_URL}' /workspace/book.xlsx")
     after = box.python(
         """
 from openpyxl import load_workbook
