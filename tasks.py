@@ -291,9 +291,12 @@ def release(
     help={
         "release_tag": "the git tag a release names (CI's release event), e.g. v0.2.0",
         "no_images": "skip the built images' labels (before anything is built)",
+        "maintenance": "allow a patch release on an older X.Y line (1.2.6 after 1.3.0)",
     },
 )
-def check_version(c: Context, release_tag: str = "", no_images: bool = False) -> None:
+def check_version(
+    c: Context, release_tag: str = "", no_images: bool = False, maintenance: bool = False
+) -> None:
     """Check that one version is used everywhere (also: nox -s check_version)."""
     from conjure_sandbox import versioncheck
     from conjure_sandbox.config import Settings
@@ -305,6 +308,7 @@ def check_version(c: Context, release_tag: str = "", no_images: bool = False) ->
             credentials=credentials_from_env(),
             images=not no_images,
             release_tag=release_tag,
+            maintenance=maintenance,
         )
     )
 

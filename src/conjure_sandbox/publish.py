@@ -119,13 +119,13 @@ def plan_publish(
     lone = set(lone_manifests)
     parsed = str(parse_version(version))
     published = list(published)
-    if not edge:
-        check_newer(parsed, published, maintenance=maintenance)
     records = list(records)
     releases = []
     overwrites = []
     for variant in catalogue.select(tuple(variants)):
-        tags = edge_tags(edge, variant) if edge else release_tags(parsed, variant, published)
+        if not edge:
+            check_newer(parsed, published, variant, maintenance=maintenance)
+        tags = _tags(parsed, variant, published, edge=edge, maintenance=maintenance)
         if from_digests:
             sources = _tested_digests(variant.name, variant.platforms, repository, records, parsed)
             local_ref, identity = "", (content or {}).get(variant.name, "")
@@ -163,6 +163,14 @@ def plan_publish(
             )
         )
     return PublishPlan(parsed, repository, tuple(releases), tuple(overwrites))
+
+
+def _tags(
+    version: str, variant: Variant, published: list[str], *, edge: str, maintenance: bool
+) -> TagSet:
+    if edge:
+        return edge_tags(edge, variant)
+    return release_tags(version, variant, published, maintenance=maintenance)
 
 
 def _tested_local(
@@ -376,14 +384,23 @@ def publish(
     selected = catalogue.select(variants)
     credentials = credentials_from_env(stdin=password_stdin)
     log("# check_version")
-    facts = versioncheck.run(settings, log=log, credentials=credentials, images=not from_digests)
+    facts = versioncheck.run(
+        settings,
+        log=log,
+        credentials=credentials,
+        images=not from_digests,
+        maintenance=maintenance,
+    )
     version, published = facts.version, list(facts.published)
     records = tested.load(settings.tested_directory)
 
-    def tags_of(v: Variant) -> TagSet:
-        return edge_tags(edge, v) if edge else release_tags(version, v, published)
-
-    immutable = sorted({t for v in selected for t in tags_of(v).immutable})
+    immutable = sorted(
+        {
+            t
+            for v in selected
+            for t in _tags(version, v, published, edge=edge, maintenance=maintenance).immutable
+        }
+    )
     held = {t: fetch_manifest(repository, t, credentials) for t in immutable}
     content: dict[str, str] = {}
     if from_digests:

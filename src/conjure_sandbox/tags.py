@@ -5,8 +5,8 @@ A release X.Y.Z of the default variant is tagged ``X.Y.Z``, ``X.Y``, ``X``
 adds its suffix (``0.1.0-minimal``, ``0.1-minimal``) and takes its own name
 (``minimal``) where the default takes ``latest``, in the manner of
 docker-library's ``slim`` tags. A prerelease gets only its exact tag. Floating
-tags only move forward, and main-branch builds get ``edge`` and ``sha-`` tags,
-never ``latest``.
+tags only move forward, each variant judged by its own releases, and
+main-branch builds get ``edge`` and ``sha-`` tags, never ``latest``.
 """
 
 from __future__ import annotations
@@ -63,10 +63,18 @@ def floating_name(variant: Variant) -> str:
     return "latest" if variant.default else variant.name
 
 
-def releases(tags: Iterable[str]) -> list[semver.Version]:
-    """The final releases among a repository's tags (the default variant's ``X.Y.Z``)."""
+def releases(tags: Iterable[str], variant: Variant) -> list[semver.Version]:
+    """The final releases of ``variant`` among a repository's tags, oldest first.
+
+    Each variant counts its own ``X.Y.Z<suffix>`` tags: minimal's floating
+    tags follow minimal's releases, whatever the default variant did.
+    """
     found = []
     for tag in tags:
+        if variant.tag_suffix:
+            if not tag.endswith(variant.tag_suffix):
+                continue
+            tag = tag[: -len(variant.tag_suffix)]
         try:
             version = semver.Version.parse(tag)
         except ValueError:
@@ -76,18 +84,21 @@ def releases(tags: Iterable[str]) -> list[semver.Version]:
     return sorted(found)
 
 
-def release_tags(version: str, variant: Variant, published: Iterable[str] = ()) -> TagSet:
-    """Tags for ``version`` of ``variant``, given the releases the registry already holds.
+def release_tags(
+    version: str, variant: Variant, published: Iterable[str] = (), *, maintenance: bool = False
+) -> TagSet:
+    """Tags for ``version`` of ``variant``, given the tags the registry already holds.
 
-    A floating tag moves only when ``version`` is at least the newest release
-    it covers: 1.2.6 after 1.3.0 moves ``1.2`` but not ``1`` or ``latest``.
+    A floating tag moves only when ``version`` is at least the variant's
+    newest release it covers: 1.2.6 after 1.3.0 moves ``1.2`` but not ``1``
+    or ``latest``. A ``maintenance`` release moves only its own ``X.Y`` tag.
     """
     v = parse_version(version)
     suffix = variant.tag_suffix
     exact = (f"{v}{suffix}",)
     if v.prerelease:
         return TagSet(exact)
-    before = releases(published)
+    before = releases(published, variant)
 
     def newest(matching: list[semver.Version]) -> bool:
         return not matching or v >= max(matching)
@@ -95,6 +106,8 @@ def release_tags(version: str, variant: Variant, published: Iterable[str] = ()) 
     floating = []
     if newest([p for p in before if (p.major, p.minor) == (v.major, v.minor)]):
         floating.append(f"{v.major}.{v.minor}{suffix}")
+    if maintenance:
+        return TagSet(exact, tuple(floating))
     if v.major and newest([p for p in before if p.major == v.major]):
         floating.append(f"{v.major}{suffix}")
     if newest(before):
@@ -110,14 +123,16 @@ def edge_tags(revision: str, variant: Variant) -> TagSet:
     return TagSet((f"sha-{revision[:7].lower()}{suffix}",), (f"edge{suffix}",))
 
 
-def check_newer(version: str, published: Iterable[str], *, maintenance: bool = False) -> None:
-    """A release must be newer than every published one; a rerun of a published one is allowed.
+def check_newer(
+    version: str, published: Iterable[str], variant: Variant, *, maintenance: bool = False
+) -> None:
+    """A release must be newer than every published one of its variant; a rerun is allowed.
 
     ``maintenance`` admits a patch on an older line (1.2.6 after 1.3.0), which
     must still be the newest of its own X.Y line.
     """
     v = parse_version(version)
-    done = releases(map(str, published))
+    done = releases(map(str, published), variant)
     if not done or v in done:
         return
     line = [p for p in done if (p.major, p.minor) == (v.major, v.minor)]
@@ -125,7 +140,7 @@ def check_newer(version: str, published: Iterable[str], *, maintenance: bool = F
         return
     if v < max(done):
         raise SandboxError(
-            f"version {v} is lower than the latest release {max(done)}",
+            f"version {v} is lower than {variant.name}'s latest release {max(done)}",
             "bump the version (invoke release --bump patch), or pass --maintenance for a "
             "patch on an older X.Y line",
         )

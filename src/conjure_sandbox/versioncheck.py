@@ -42,8 +42,11 @@ class Row:
     fix: str = ""
 
 
-def check(catalogue: Catalogue, facts: Facts) -> list[Row]:
-    """Every place the version appears, each compared with the package version."""
+def check(catalogue: Catalogue, facts: Facts, *, maintenance: bool = False) -> list[Row]:
+    """Every place the version appears, each compared with the package version.
+
+    ``maintenance`` admits a patch on an older X.Y line (see ``check_newer``).
+    """
     want = facts.version
     rows = []
     try:
@@ -51,12 +54,14 @@ def check(catalogue: Catalogue, facts: Facts) -> list[Row]:
         rows.append(Row("package version (pyproject.toml)", want, True))
     except SandboxError as error:
         return [Row("package version (pyproject.toml)", want, False, error.fix or "")]
-    try:
-        check_newer(want, facts.published)
-        newest = max(releases(facts.published), default=None)
-        rows.append(Row("newer than published releases", f"latest {newest or '(none)'}", True))
-    except SandboxError as error:
-        rows.append(Row("newer than published releases", error.problem, False, error.fix or ""))
+    for variant in catalogue:
+        source = f"newer than published {variant.name} releases"
+        try:
+            check_newer(want, facts.published, variant, maintenance=maintenance)
+            newest = max(releases(facts.published, variant), default=None)
+            rows.append(Row(source, f"latest {newest or '(none)'}", True))
+        except SandboxError as error:
+            rows.append(Row(source, error.problem, False, error.fix or ""))
     if facts.git_tags:
         tagged = [t for t in facts.git_tags if t == f"v{want}"]
         rows.append(
@@ -150,6 +155,7 @@ def run(
     credentials: Credentials | None = None,
     images: bool = True,
     release_tag: str = "",
+    maintenance: bool = False,
 ) -> Facts:
     """Print the table; raise one SandboxError naming every mismatch, else return the facts.
 
@@ -161,7 +167,7 @@ def run(
     facts = gather(catalogue, settings, root, package_version(), credentials, images)
     if release_tag:
         facts = replace(facts, git_tags=tuple(sorted({*facts.git_tags, release_tag})))
-    rows = check(catalogue, facts)
+    rows = check(catalogue, facts, maintenance=maintenance)
     for line in table(rows):
         log(line)
     bad = [r for r in rows if not r.ok]

@@ -91,7 +91,7 @@ def test_missing_image_wrong_label_older_version_and_bad_inputs() -> None:
         _plan(local={})
     with pytest.raises(SandboxError, match=r"version label '0\.1\.9'"):
         _plan(local=_local(label="0.1.9"))
-    with pytest.raises(SandboxError, match=r"lower than the latest release 0\.3\.0"):
+    with pytest.raises(SandboxError, match=r"lower than full's latest release 0\.3\.0"):
         _plan(published=("0.3.0",))
     with pytest.raises(SandboxError, match="unknown variant 'gpu'"):
         _plan(variants=("gpu",))
@@ -129,7 +129,7 @@ def test_version_check_passes_when_every_source_agrees() -> None:
     [
         ({"git_tags": ("v0.2.1",)}, "git tag on HEAD"),
         ({"labels": {"node": "0.1.0"}}, "label in node image"),
-        ({"published": ("0.3.0",)}, "newer than published releases"),
+        ({"published": ("0.3.0",)}, "newer than published full releases"),
         (
             {
                 "pull_refs": {
@@ -156,3 +156,15 @@ def test_a_lone_platform_manifest_under_a_version_tag_is_completed_not_refused()
     assert plan.overwrites == ()
     with pytest.raises(SandboxError, match="immutable"):
         _plan(remote_digests={"0.2.0": "sha256:child"})
+
+
+def test_a_variant_release_older_than_that_variants_newest_is_refused() -> None:
+    published = ("0.1.0", "0.1.0-minimal", "0.6.0-minimal", "0.6-minimal", "minimal")
+    with pytest.raises(SandboxError, match=r"lower than minimal's latest release 0\.6\.0"):
+        _plan(variants=("minimal",), published=published)
+    # a maintenance patch of minimal's 0.2 line moves 0.2-minimal and nothing else
+    plan = _plan(variants=("minimal",), published=published, maintenance=True)
+    assert plan.releases[0].tags.floating == ("0.2-minimal",)
+    # the other variants were never released past 0.1.0: all their tags move
+    plan = _plan(variants=("node",), published=published)
+    assert plan.releases[0].tags.floating == ("0.2-node", "node")
