@@ -198,11 +198,19 @@ def _tested_local(
     missing = untested_platforms(records, variant, image.id, platforms)
     if missing:
         raise SandboxError(
-            f"{local_ref} ({image.id[:19]}) has not passed its image tests on {', '.join(missing)}",
+            f"{local_ref} ({image.id[:19]}) has not passed its complete image suite on "
+            + _found(missing),
             f"nox -s \"test_images(variant='{variant}')\" -- --image {local_ref.rsplit(':', 1)[0]} "
-            "(and test_images_arm64 for linux/arm64)",
+            "--platform P, for each platform P (no -m, -k or deselections)",
         )
     return image.id
+
+
+def _found(missing: Mapping[str, str]) -> str:
+    """``linux/amd64 (no record), linux/arm64 (only a run with -m 'contract')``."""
+    return ", ".join(
+        f"{p} ({f'only a run with {why}' if why else 'no record'})" for p, why in missing.items()
+    )
 
 
 def _tested_digests(
@@ -214,18 +222,23 @@ def _tested_digests(
 ) -> tuple[str, ...]:
     """One tested ``repo@digest`` per platform, in platform order, from the records."""
     found: dict[str, set[str]] = {p: set() for p in platforms}
+    partial: dict[str, str] = {}
     for r in records:
         if (
             r.variant == variant
             and r.version == version
             and r.ref.startswith(f"{repository.name}@")
         ):
-            found.setdefault(r.platform, set()).add(r.ref)
-    missing = [p for p in platforms if not found[p]]
+            if r.coverage.shortfall():
+                partial[r.platform] = r.coverage.shortfall()
+            else:
+                found.setdefault(r.platform, set()).add(r.ref)
+    missing = {p: partial.get(p, "") for p in platforms if not found[p]}
     if missing:
         raise SandboxError(
-            f"no tested {variant} image for {', '.join(missing)} in {repository.name}",
-            "build it with --by-digest and run its image tests with --image <repo@digest>",
+            f"no {variant} image in {repository.name} passed its complete image suite on "
+            + _found(missing),
+            "build it with --by-digest and run its whole image suite with --image <repo@digest>",
         )
     several = [p for p in platforms if len(found[p]) > 1]
     if several:

@@ -28,7 +28,7 @@ from conjure_sandbox.catalogue import Variant, load_catalogue
 from conjure_sandbox.config import EXECUTOR_FLAGS, Settings, docker_dir
 
 if TYPE_CHECKING:
-    from conjure_sandbox.tested import TestedImage
+    from conjure_sandbox.tested import Coverage, TestedImage
 
 CATALOGUE = load_catalogue(docker_dir())
 TEST_IMAGE = "conjure-sandbox-test/sandbox"
@@ -64,6 +64,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "runs only for variants that promise these",
     )
     config.addinivalue_line("markers", "contract: the executor contract every variant must pass")
+    config.stash[_COVERAGE] = _RunCoverage()
+    config.pluginmanager.register(config.stash[_COVERAGE], "conjure-run-coverage")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -85,8 +87,50 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 continue
         keep.append(item)
     if drop:
+        config.stash[_COVERAGE].not_promised.update(item.nodeid for item in drop)
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+class _RunCoverage:
+    """Counts what a run left out, so that only the complete suite records an image as tested."""
+
+    def __init__(self) -> None:
+        self.not_promised: set[str] = set()  # deselected by the catalogue's needs marker
+        self.deselected = self.skipped = self.passed = 0
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected += sum(item.nodeid not in self.not_promised for item in items)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.skipped or hasattr(report, "wasxfail"):
+            self.skipped += 1
+        elif report.when == "call" and report.passed:
+            self.passed += 1
+
+    def of(self, config: pytest.Config) -> Coverage:
+        from conjure_sandbox.tested import Coverage
+
+        here = Path(__file__).parent.resolve()
+        start = config.invocation_params.dir
+        narrower = tuple(a for a in config.args if "::" in a or (start / a).resolve() != here)
+        reruns = [
+            flag
+            for flag, option in (("--lf", "lf"), ("--sw", "stepwise"))
+            if config.getoption(option, False)
+        ]
+        return Coverage(
+            markers=config.option.markexpr,
+            keywords=config.option.keyword,
+            paths=narrower,
+            deselected=self.deselected,
+            skipped=self.skipped,
+            reruns=", ".join(reruns),
+            passed=self.passed,
+        )
+
+
+_COVERAGE = pytest.StashKey[_RunCoverage]()
 
 
 @pytest.fixture(scope="session")
@@ -129,7 +173,7 @@ def _prebuilt(config: pytest.Config, image: str, variant: Variant, platform: str
     if found is None:
         pytest.fail(f"{ref} is not in the engine (build it first: invoke build)", pytrace=False)
     version = found.labels.get(VERSION_LABEL, "")
-    tested = TestedImage(variant.name, platform, ref, found.id, version, config.option.markexpr)
+    tested = TestedImage(variant.name, platform, ref, found.id, version)
     config.stash.setdefault(_TESTED, []).append(tested)
     return ref
 
@@ -138,16 +182,27 @@ _TESTED = pytest.StashKey[list["TestedImage"]]()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Record the prebuilt images as tested only when every selected test passed."""
+    """Record the prebuilt images as tested, with what the run covered, when every test passed.
+
+    Publishing accepts only a record of the complete suite; a partial run is
+    recorded apart and says so here.
+    """
     from conjure_sandbox.tested import record
 
     tested = session.config.stash.get(_TESTED, [])
     if exitstatus != 0 or session.testsfailed or not tested:
         return
+    coverage = session.config.stash[_COVERAGE].of(session.config)
+    shortfall = coverage.shortfall()
+    what = (
+        f"as a PARTIAL run ({shortfall}; publish needs the whole suite)"
+        if shortfall
+        else (f"as tested ({coverage.passed} passed, complete suite)")
+    )
     directory = Settings.from_env().tested_directory
     for image in tested:
-        path = record(directory, image)
-        print(f"\nrecorded {image.ref} ({image.id[:19]}) as tested on {image.platform}: {path}")
+        path = record(directory, replace(image, coverage=coverage))
+        print(f"\nrecorded {image.ref} ({image.id[:19]}) on {image.platform} {what}: {path}")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The image tests record an image as tested only when every selected test passed on it."""
+"""The image tests record an image as tested only when every selected test passed on it,
+with what the run covered: publishing counts only the complete suite."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from conjure_sandbox import tested
+from conjure_sandbox.build import host_platform
 from conjure_sandbox.uptodate import local_images
 from conjure_sandbox.version import package_version
 from tests.integration.conftest import ROOT, run_invoke
@@ -18,11 +21,11 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 IMAGE = "conjure-sandbox-test/recorded"
 
 
-def _image_tests(tested: Path) -> subprocess.CompletedProcess[str]:
+def _image_tests(tested: Path, *selection: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             *(sys.executable, "-m", "pytest", "tests/images", "--variant", "minimal"),
-            *("--image", IMAGE, "-m", "contract", "-p", "no:cacheprovider"),
+            *("--image", IMAGE, *selection, "-p", "no:cacheprovider"),
         ],
         cwd=ROOT,
         env={**os.environ, "CONJURE_TESTED_DIR": str(tested)},
@@ -54,7 +57,20 @@ def test_passing_image_is_recorded_with_its_digest_and_a_failing_one_is_not(
     written = json.loads(path.read_text())
     assert written["id"] == image_id
     assert written["variant"] == "minimal"
-    assert written["selection"] == "contract"
+    assert written["coverage"]["markers"] == ""
+    assert written["coverage"]["skipped"] == 0
+    assert written["coverage"]["passed"] > 10
+    assert "complete suite" in passed.stdout
+
+    # A run of part of the suite is recorded apart, as partial, and does not replace it.
+    part = _image_tests(tmp_path / "ok", "-m", "contract", "-k", "not tmp")
+    assert part.returncode == 0, part.stdout[-3000:]
+    assert "PARTIAL run (-m 'contract', -k 'not tmp'" in part.stdout
+    assert path.exists()
+    (partial,) = (tmp_path / "ok").glob("*.partial.json")
+    assert json.loads(partial.read_text())["coverage"]["deselected"] > 0
+    records = tested.load(tmp_path / "ok")
+    assert tested.untested_platforms(records, "minimal", image_id, [host_platform()]) == {}
 
     # The bare base runs as root: the contract fails and nothing is recorded.
     subprocess.run(["docker", "tag", local_base, ref], check=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conjure_sandbox.catalogue import load_catalogue
@@ -9,13 +11,14 @@ from conjure_sandbox.config import docker_dir
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.publish import plan_publish
 from conjure_sandbox.registry import Repository, parse_repository
-from conjure_sandbox.tested import TestedImage
+from conjure_sandbox.tested import Coverage, TestedImage
 from conjure_sandbox.uptodate import LocalImage
 from conjure_sandbox.versioncheck import Facts, check, table
 
 CATALOGUE = load_catalogue(docker_dir())
 REPO = Repository("127.0.0.1:5000", "team/sandbox")
 BOTH = ("linux/amd64", "linux/arm64")
+COMPLETE = Coverage(passed=40)
 
 
 def _local(version: str = "0.2.0", label: str | None = None) -> dict[str, LocalImage]:
@@ -29,7 +32,7 @@ def _local(version: str = "0.2.0", label: str | None = None) -> dict[str, LocalI
 
 def _records(platforms: tuple[str, ...] = BOTH, version: str = "0.2.0") -> list[TestedImage]:
     return [
-        TestedImage(v.name, p, "ref", f"sha256:{v.name}", version, "")
+        TestedImage(v.name, p, "ref", f"sha256:{v.name}", version, COMPLETE)
         for v in CATALOGUE
         for p in platforms
     ]
@@ -60,16 +63,46 @@ def test_version_tags_first_then_floating_tags_by_digest() -> None:
 
 
 def test_untested_platform_is_refused_with_the_command_to_test_it() -> None:
-    with pytest.raises(SandboxError, match="not passed its image tests on linux/arm64"):
+    with pytest.raises(SandboxError, match=r"complete image suite on linux/arm64 \(no record\)"):
         _plan(records=_records(("linux/amd64",)))
 
 
 def test_records_of_another_digest_do_not_count() -> None:
     other = [
-        TestedImage(r.variant, r.platform, r.ref, "sha256:old", r.version, "") for r in _records()
+        TestedImage(r.variant, r.platform, r.ref, "sha256:old", r.version, COMPLETE)
+        for r in _records()
     ]
-    with pytest.raises(SandboxError, match="not passed its image tests"):
+    with pytest.raises(SandboxError, match="not passed its complete image suite"):
         _plan(records=other)
+
+
+@pytest.mark.parametrize(
+    ("coverage", "found"),
+    [
+        (Coverage(markers="contract", passed=9), "only a run with -m 'contract'"),
+        (Coverage(keywords="soffice", passed=2), "only a run with -k 'soffice'"),
+        (Coverage(skipped=1, passed=39), "only a run with 1 skipped"),
+        (Coverage(deselected=3, passed=37), "only a run with 3 deselected"),
+        (
+            Coverage(paths=("tests/images/test_smoke.py",), passed=20),
+            "only a run with paths tests/images/test_smoke.py",
+        ),
+        (Coverage(reruns="--lf", passed=1), "only a run with --lf"),
+        (Coverage(), "only a run with no test passed"),
+    ],
+)
+def test_only_a_complete_unskipped_run_counts_as_tested(coverage: Coverage, found: str) -> None:
+    partial = [
+        TestedImage(r.variant, r.platform, r.ref, r.id, r.version, coverage)
+        for r in _records()
+        if r.platform == "linux/arm64"
+    ]
+    complete = [r for r in _records() if r.platform == "linux/amd64"]
+    with pytest.raises(SandboxError, match=f"linux/arm64 \\({re.escape(found)}") as caught:
+        _plan(records=complete + partial)
+    assert "linux/amd64" not in str(caught.value).split("(fix:")[0]
+    # a complete run next to the partial one is enough
+    _plan(records=complete + partial + _records(("linux/arm64",)))
 
 
 def test_version_tag_with_another_digest_is_refused_unless_forced() -> None:

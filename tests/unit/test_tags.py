@@ -174,8 +174,6 @@ def test_a_release_is_newer_than_what_is_published(
 
 
 def test_a_variant_release_is_checked_against_that_variants_releases() -> None:
-    with pytest.raises(
-        SandboxError, match=r"lower than minimal's latest release 1\.6\.0"
-    ):
+    with pytest.raises(SandboxError, match=r"lower than minimal's latest release 1\.6\.0"):
         check_newer("1.2.4", MINIMAL_TO_1_6, MINIMAL)
     check_newer("1.2.4", MINIMAL_TO_1_6, FULL)  # full was released up to 1.2.3 only
