@@ -11,6 +11,8 @@ rerun after a failure completes the publish.
 
 from __future__ import annotations
 
+import json
+import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -249,46 +251,48 @@ def _tested_digests(
     return tuple(found[p].pop() for p in platforms)
 
 
-@contextmanager
-def client_config(credentials: Credentials | None, registry: str) -> Iterator[str | None]:
-    """A throwaway docker client config holding one login, removed afterwards.
+_DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")
 
-    ``docker login`` stores the password base64-encoded in config.json; a
-    temporary directory keeps it out of the user's own config, and leaving
-    ``DOCKER_CONFIG`` alone (no credentials given) keeps an existing login.
+
+@contextmanager
+def client_config(
+    credentials: Credentials | None, registry: str, log: Log = print
+) -> Iterator[str | None]:
+    """A throwaway docker client config holding one registry's credentials, removed afterwards.
+
+    It is written the way ``docker login`` writes it (base64 ``user:password``
+    under ``auths``) but without the CLI, whose "stored unencrypted" warning
+    and "Login Succeeded" would only describe this temporary file. The
+    credentials were already checked against the registry by then (the
+    version check lists its tags with them). Leaving ``DOCKER_CONFIG`` alone
+    (no credentials given) keeps an existing login.
     """
     if credentials is None:
         yield None
         return
-    from python_on_whales import DockerClient
-    from python_on_whales.exceptions import DockerException
-
+    auth = credentials.basic().split(" ", 1)[1]
+    # Docker Hub's credentials live under its v1 index URL, every other registry's under its host.
+    key = "https://index.docker.io/v1/" if registry in _DOCKER_HUB else registry
     with tempfile.TemporaryDirectory(prefix="conjure-login-") as directory:
-        client = DockerClient(config=directory)
-        try:
-            client.login(registry, credentials.username, credentials.password)
-        except DockerException as error:
-            reason = (str(error.stderr or "").strip().splitlines() or ["login refused"])[-1]
-            if credentials.password in reason:
-                reason = reason.replace(credentials.password, "***")
-            raise SandboxError(
-                f"docker login to {registry} failed ({reason})",
-                "check CONJURE_REGISTRY_USER / CONJURE_REGISTRY_PASSWORD",
-            ) from None
+        config = Path(directory) / "config.json"
+        config.touch(mode=0o600)
+        config.write_text(json.dumps({"auths": {key: {"auth": auth}}}))
+        log(f"pushing as {credentials.username} through a temporary client config (deleted after)")
         yield directory
 
 
-def _run(step: Callable[[], T], what: str) -> T:
+_RERUN = "fix the cause and run the same publish again: finished steps are skipped"
+
+
+def _run(step: Callable[[], T], what: str, floating: str = "floating tags were not moved") -> T:
+    """Run one docker step; its failure is one line saying where the floating tags stand."""
     from python_on_whales.exceptions import DockerException
 
     try:
         return step()
     except DockerException as error:
         reason = (str(error.stderr or "").strip().splitlines() or ["no reason given"])[-1]
-        raise SandboxError(
-            f"{what} failed ({reason}); floating tags were not moved",
-            "fix the cause and run the same publish again: finished steps are skipped",
-        ) from None
+        raise SandboxError(f"{what} failed ({reason}); {floating}", _RERUN) from None
 
 
 def _platforms(client: DockerClient, ref: str) -> set[str]:
@@ -304,15 +308,14 @@ def _platforms(client: DockerClient, ref: str) -> set[str]:
 def _index_digest(repository: Repository, tag: str, credentials: Credentials | None) -> str:
     from conjure_sandbox.registry import tag_digest
 
-    retry = "fix the cause and run the same publish again: finished steps are skipped"
     try:
         digest = tag_digest(repository, tag, credentials)
     except SandboxError as error:
-        raise SandboxError(f"{error.problem}; floating tags were not moved", retry) from None
+        raise SandboxError(f"{error.problem}; floating tags were not moved", _RERUN) from None
     if digest is None:
         raise SandboxError(
             f"{repository.name}:{tag} vanished after it was pushed; floating tags were not moved",
-            retry,
+            _RERUN,
         )
     return digest
 
@@ -357,13 +360,37 @@ def execute(
             )
         indexes[r.variant] = _index_digest(plan.repository, r.tags.immutable[0], credentials)
         log(f"verified       {first} = {indexes[r.variant][:19]}: {', '.join(sorted(landed))}")
-    for r in plan.releases:
-        source = f"{repo}@{indexes[r.variant]}"
-        for tag in r.tags.floating:
-            log(f"move           {repo}:{tag} -> {indexes[r.variant][:19]}")
-            create = partial(client.buildx.imagetools.create, [source], tags=[f"{repo}:{tag}"])
-            _run(create, f"moving {repo}:{tag}")
+    moves = [(r, tag) for r in plan.releases for tag in r.tags.floating]
+    for done, (r, tag) in enumerate(moves):
+        log(f"move           {repo}:{tag} -> {indexes[r.variant][:19]}")
+        create = partial(
+            client.buildx.imagetools.create,
+            [f"{repo}@{indexes[r.variant]}"],
+            tags=[f"{repo}:{tag}"],
+        )
+        moved = ", ".join(t for _, t in moves[:done]) or "none"
+        left = ", ".join(t for _, t in moves[done:])
+        _run(create, f"moving {repo}:{tag}", f"floating tags moved: {moved}; not moved: {left}")
     return indexes
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse, before anything is pushed, an output file that could not be written afterwards."""
+    parent = path.parent
+    problem = (
+        f"{parent} does not exist"
+        if not parent.is_dir()
+        else f"{path} is a directory"
+        if path.is_dir()
+        else f"{parent} is not writable"
+        if not os.access(parent, os.W_OK)
+        else ""
+    )
+    if problem:
+        raise SandboxError(
+            f"--digest-file {path}: {problem}; nothing was pushed",
+            "create the directory or pass a writable file path",
+        )
 
 
 def publish(
@@ -392,10 +419,13 @@ def publish(
     from conjure_sandbox.registry import fetch_manifest, parse_repository
     from conjure_sandbox.uptodate import local_images
 
+    if digest_file:
+        _check_writable(digest_file)
     repository = parse_repository(settings.image)
     catalogue = load_catalogue(docker_dir())
     selected = catalogue.select(variants)
     credentials = credentials_from_env(stdin=password_stdin)
+    records = tested.load(settings.tested_directory)
     log("# check_version")
     facts = versioncheck.run(
         settings,
@@ -405,7 +435,6 @@ def publish(
         maintenance=maintenance,
     )
     version, published = facts.version, list(facts.published)
-    records = tested.load(settings.tested_directory)
 
     immutable = sorted(
         {
@@ -452,7 +481,7 @@ def publish(
     if dry_run:
         return plan
     log("# publish")
-    with client_config(credentials, repository.host) as config_dir:
+    with client_config(credentials, repository.host, log) as config_dir:
         indexes = execute(plan, config_dir=config_dir, credentials=credentials, log=log)
     if digest_file:
         digest_file.write_text("".join(f"{repository.name}@{d}\n" for d in indexes.values()))

@@ -41,6 +41,7 @@ BUILT_AS = "127.0.0.1:5002/conjure-test/pub"
 BOTH = ("linux/amd64", "linux/arm64")
 KEEP = "conjure-sandbox-test/publish-keep"
 COMPLETE = Coverage(passed=1)
+BAD_RECORDS = Path(__file__).parent / "data" / "bad-records"
 
 
 @pytest.fixture(scope="module")
@@ -207,8 +208,9 @@ def test_credentials_wrong_then_right_and_the_password_never_shows(
     assert "HTTP 401" in _one_line_error(wrong)
     assert not (registry.root / "data" / "docker" / "registry" / "v2" / "repositories").exists()
 
+    digests = tmp_path / "published.txt"
     right = run_invoke(
-        *("publish", "--variant", "minimal", "--password-stdin"),
+        *("publish", "--variant", "minimal", "--password-stdin", "--digest-file", str(digests)),
         env={
             "CONJURE_IMAGE": image,
             "CONJURE_TESTED_DIR": str(tmp_path / "tested"),
@@ -219,6 +221,11 @@ def test_credentials_wrong_then_right_and_the_password_never_shows(
     assert right.returncode == 0, right.stdout[-3000:] + right.stderr
     credentials = Credentials("maint", password)
     assert _snapshot(image, credentials)[f"{VERSION}-minimal"] == built["minimal"]
+    assert digests.read_text() == f"{image}@{built['minimal']}\n"
+    # One line about the temporary credentials, none of docker login's chatter.
+    assert right.stdout.count("through a temporary client config") == 1
+    for chatter in ("unencrypted", "Login Succeeded", "WARNING"):
+        assert chatter not in right.stdout + right.stderr
     history = subprocess.run(
         ["docker", "history", "--no-trunc", f"{image}:{VERSION}-minimal"],
         capture_output=True,
@@ -240,11 +247,12 @@ def test_a_version_lower_than_the_latest_release_is_refused(
     image = f"{registry.host}/conjure-test/pub"
     _as(image, {"minimal": built["minimal"]})
     _tested(tmp_path / "tested", image, {"minimal": built["minimal"]})
-    subprocess.run(["docker", "tag", f"{image}:{VERSION}-minimal", f"{image}:9.9.9"], check=True)
-    subprocess.run(["docker", "push", "--quiet", f"{image}:9.9.9"], capture_output=True, check=True)
+    newer = f"{image}:9.9.9-minimal"
+    subprocess.run(["docker", "tag", f"{image}:{VERSION}-minimal", newer], check=True)
+    subprocess.run(["docker", "push", "--quiet", newer], capture_output=True, check=True)
     result = _publish(image, tmp_path / "tested", "--variant", "minimal")
-    assert "lower than the latest release 9.9.9" in _one_line_error(result)
-    assert list_tags(parse_repository(image)) == ["9.9.9"]
+    assert "lower than minimal's latest release 9.9.9" in _one_line_error(result)
+    assert list_tags(parse_repository(image)) == ["9.9.9-minimal"]
 
 
 @pytest.mark.parametrize(
@@ -257,6 +265,12 @@ def test_a_version_lower_than_the_latest_release_is_refused(
         (("build", "--variant", "minimal", "--platform", "linux/sparc"), {}, "linux/sparc"),
         (("publish", "--variant", "gpu"), {}, "unknown variant 'gpu'"),
         (("publish",), {"CONJURE_IMAGE": "Not/A Ref"}, "not an image repository"),
+        (
+            ("publish", "--digest-file", "/nonexistent/out/digests.txt"),
+            {},
+            "/nonexistent/out does not exist; nothing was pushed",
+        ),
+        (("publish",), {"CONJURE_TESTED_DIR": str(BAD_RECORDS)}, "bad.json is unreadable"),
     ],
 )
 def test_bad_inputs_are_one_line_errors_and_push_nothing(
