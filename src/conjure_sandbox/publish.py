@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +28,13 @@ from conjure_sandbox.catalogue import Catalogue, Variant
 from conjure_sandbox.config import Settings
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import VERSION_LABEL
-from conjure_sandbox.registry import Credentials, Repository, credentials_from_env
+from conjure_sandbox.registry import (
+    Credentials,
+    RemoteManifest,
+    Repository,
+    ServerError,
+    credentials_from_env,
+)
 from conjure_sandbox.tags import TagSet, check_newer, edge_tags, parse_version, release_tags
 from conjure_sandbox.tested import TestedImage, untested_platforms
 from conjure_sandbox.uptodate import LocalImage
@@ -54,6 +63,8 @@ class VariantRelease:
     # Version tags the registry already holds with this exact content: nothing to do.
     present: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    # Version tags whose manifest the registry cannot serve (an interrupted push): rewritten.
+    repair: tuple[str, ...] = ()
 
     @property
     def origin(self) -> str:
@@ -74,7 +85,15 @@ class PublishPlan:
         lines = [f"publish {self.version} to {self.repository.name}"]
         for r in self.releases:
             for tag in r.tags.immutable:
-                state = "already there" if tag in r.present else "merge" if r.sources else "push"
+                state = (
+                    "already there"
+                    if tag in r.present
+                    else "repair"
+                    if tag in r.repair
+                    else "merge"
+                    if r.sources
+                    else "push"
+                )
                 lines.append(f"  {state:<13} {self.repository.name}:{tag} <- {r.origin}")
             lines.append(f"  verify        {', '.join(r.platforms)} in {r.tags.immutable[0]}")
         for tag, digest in self.overwrites:
@@ -102,6 +121,7 @@ def plan_publish(
     content: Mapping[str, str] | None = None,
     edge: str = "",
     lone_manifests: Iterable[str] = (),
+    unservable: Iterable[str] = (),
 ) -> PublishPlan:
     """Decide every push, merge and tag move, or refuse (nothing pushed yet) with reason and fix.
 
@@ -118,7 +138,7 @@ def plan_publish(
     release of a multi-platform variant ever is one, so it is completed, not
     refused.
     """
-    lone = set(lone_manifests)
+    lone, broken = set(lone_manifests), set(unservable)
     parsed = str(parse_version(version))
     published = list(published)
     records = list(records)
@@ -137,8 +157,18 @@ def plan_publish(
             identity = _tested_local(
                 variant.name, variant.platforms, local_ref, local, records, parsed
             )
-        present = []
+        present, repair = [], []
         for tag in tags.immutable:
+            if tag in broken:
+                if from_digests:
+                    raise SandboxError(
+                        f"the registry cannot serve {repository.name}:{tag} (HTTP 5xx on its "
+                        "manifest, left by an interrupted push), which imagetools cannot replace",
+                        "invoke publish without --from-digests from a machine holding the "
+                        "tested images, or delete the tag in the registry, then run again",
+                    )
+                repair.append(tag)  # nobody can pull it; writing it again loses nothing
+                continue
             held = remote_digests.get(tag)
             if held is not None and held == identity:
                 present.append(tag)
@@ -162,6 +192,7 @@ def plan_publish(
                 tags,
                 tuple(present),
                 sources,
+                tuple(repair),
             )
         )
     return PublishPlan(parsed, repository, tuple(releases), tuple(overwrites))
@@ -284,15 +315,36 @@ def client_config(
 _RERUN = "fix the cause and run the same publish again: finished steps are skipped"
 
 
+# How docker reports a registry's 5xx: "unexpected status from HEAD request to
+# http://...: 500 Internal Server Error".
+_SERVER_ERROR = re.compile(r"\b5\d\d (Internal Server Error|Bad Gateway|Service Unavailable)\b")
+
+
 def _run(step: Callable[[], T], what: str, floating: str = "floating tags were not moved") -> T:
-    """Run one docker step; its failure is one line saying where the floating tags stand."""
+    """Run one docker step, again on a registry's 5xx (bounded, said on stderr).
+
+    Its failure is one line saying where the floating tags stand.
+    """
     from python_on_whales.exceptions import DockerException
 
-    try:
-        return step()
-    except DockerException as error:
-        reason = (str(error.stderr or "").strip().splitlines() or ["no reason given"])[-1]
-        raise SandboxError(f"{what} failed ({reason}); {floating}", _RERUN) from None
+    from conjure_sandbox.registry import RETRIES, RETRY_DELAY
+
+    for attempt in range(RETRIES + 1):
+        try:
+            return step()
+        except DockerException as error:
+            reason = (str(error.stderr or "").strip().splitlines() or ["no reason given"])[-1]
+            server_error = _SERVER_ERROR.search(reason)
+            if server_error and attempt < RETRIES:
+                print(
+                    f"warning: {what}: the registry answered {server_error[0]}; "
+                    f"retry {attempt + 1} of {RETRIES}",
+                    file=sys.stderr,
+                )
+                time.sleep(RETRY_DELAY * 2**attempt)
+                continue
+            raise SandboxError(f"{what} failed ({reason}); {floating}", _RERUN) from None
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _platforms(client: DockerClient, ref: str) -> set[str]:
@@ -320,6 +372,39 @@ def _index_digest(repository: Repository, tag: str, credentials: Credentials | N
     return digest
 
 
+def _repair(
+    client: DockerClient,
+    release: VariantRelease,
+    tag: str,
+    repository: Repository,
+    credentials: Credentials | None,
+) -> None:
+    """Upload the tested image by digest from ``docker save``, then PUT its index under ``tag``.
+
+    ``docker push`` and ``imagetools`` both read a tag before writing it and
+    stop at the registry's 5xx; a plain PUT of the manifest does not read it.
+    """
+    from conjure_sandbox.registry import push_layout
+
+    with tempfile.TemporaryDirectory(prefix="conjure-repair-") as directory:
+        layout = Path(directory) / "image.tar"
+        _run(partial(client.image.save, release.local_ref, output=layout), f"saving {tag}")
+        try:
+            digest = push_layout(layout, repository, credentials, tag=tag)
+        except SandboxError as error:
+            raise SandboxError(
+                f"{error.problem} (repairing {repository.name}:{tag}); floating tags were not "
+                "moved",
+                _RERUN,
+            ) from None
+    if digest != release.image_id:
+        raise SandboxError(
+            f"docker save gave {digest[:19]} for {release.local_ref}, not the tested "
+            f"{release.image_id[:19]}; floating tags were not moved",
+            "rebuild, test and publish again",
+        )
+
+
 def execute(
     plan: PublishPlan,
     *,
@@ -341,6 +426,9 @@ def execute(
             target = f"{repo}:{tag}"
             if tag in r.present:
                 log(f"already there  {target}")
+            elif tag in r.repair:
+                log(f"repair         {target} (its manifest cannot be served): upload, then tag")
+                _repair(client, r, tag, plan.repository, credentials)
             elif r.sources:
                 log(f"merge          {target} <- {' + '.join(r.sources)}")
                 merge = partial(client.buildx.imagetools.create, list(r.sources), tags=[target])
@@ -443,7 +531,14 @@ def publish(
             for t in _tags(version, v, published, edge=edge, maintenance=maintenance).immutable
         }
     )
-    held = {t: fetch_manifest(repository, t, credentials) for t in immutable}
+    held: dict[str, RemoteManifest | None] = {}
+    unservable = []
+    for t in immutable:
+        try:
+            held[t] = fetch_manifest(repository, t, credentials)
+        except ServerError:
+            unservable.append(t)
+            held[t] = None
     content: dict[str, str] = {}
     if from_digests:
         # Compared by the image manifests inside: a merged index has no digest before it exists.
@@ -474,6 +569,7 @@ def publish(
         content=content,
         edge=edge,
         lone_manifests=lone,
+        unservable=unservable,
     )
     log("# plan")
     for line in plan.describe():

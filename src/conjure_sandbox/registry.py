@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import tarfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -128,25 +129,50 @@ def _open(request: urllib.request.Request, credentials: Credentials | None) -> b
         return bytes(response.read())
 
 
+class ServerError(SandboxError):
+    """The registry kept answering 5xx for one request, through every retry."""
+
+
+# A registry answers 5xx now and then (Debian's: "invalid checksum digest format" on a
+# push): each request is tried this many more times, waiting RETRY_DELAY, then twice that.
+RETRIES = 2
+RETRY_DELAY = 0.5
+
+
+def _retry(what: str, code: int, attempt: int) -> bool:
+    """Whether to try ``what`` again after HTTP ``code``; says so on stderr when it does."""
+    if code < 500 or attempt >= RETRIES:
+        return False
+    print(
+        f"warning: {what} answered HTTP {code}; retry {attempt + 1} of {RETRIES}", file=sys.stderr
+    )
+    time.sleep(RETRY_DELAY * 2**attempt)
+    return True
+
+
 def _get(
     repository: Repository, path: str, credentials: Credentials | None, **headers: str
 ) -> bytes | None:
     """GET ``<repository>/v2/<path>``: None on 404, one-line errors for anything else."""
-    request = urllib.request.Request(f"{repository.base_url}/{path}", headers=headers)
-    try:
-        return _open(request, credentials)
-    except urllib.error.HTTPError as error:
-        if error.code == 404:
-            return None
-        raise SandboxError(
-            f"{repository.name}: GET {path} failed (HTTP {error.code})",
-            "check the registry address and credentials",
-        ) from None
-    except OSError as error:
-        raise SandboxError(
-            f"{repository.name}: registry unreachable ({error})",
-            "start the registry or check the network, then run again",
-        ) from None
+    for attempt in range(RETRIES + 1):
+        request = urllib.request.Request(f"{repository.base_url}/{path}", headers=headers)
+        try:
+            return _open(request, credentials)
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return None
+            if _retry(f"{repository.name}: GET {path}", error.code, attempt):
+                continue
+            raise (ServerError if error.code >= 500 else SandboxError)(
+                f"{repository.name}: GET {path} failed (HTTP {error.code})",
+                "check the registry address and credentials",
+            ) from None
+        except OSError as error:
+            raise SandboxError(
+                f"{repository.name}: registry unreachable ({error})",
+                "start the registry or check the network, then run again",
+            ) from None
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def list_tags(repository: Repository, credentials: Credentials | None = None) -> list[str]:
@@ -231,23 +257,30 @@ class _Pusher:
     def call(
         self, method: str, url: str, data: bytes | IO[bytes] | None = None, **headers: str
     ) -> tuple[int, Message]:
-        request = urllib.request.Request(url, data=data, method=method, headers=headers)
-        if self.auth:
-            request.add_header("Authorization", self.auth)
-        try:
-            with urllib.request.urlopen(request, timeout=600) as response:
-                response.read()
-                return int(response.status), response.headers
-        except urllib.error.HTTPError as error:
-            if error.code == 401 and self.auth is None and not hasattr(data, "read"):
-                challenge = error.headers.get("WWW-Authenticate", "")
-                self.auth = _authorization(challenge, self.credentials, url)
-                return self.call(method, url, data, **headers)
-            if error.code == 404 and method == "HEAD":
-                return 404, error.headers
-            raise SandboxError(
-                f"{method} {url}: HTTP {error.code}", "check the registry and the credentials"
-            ) from None
+        for attempt in range(RETRIES + 1):
+            if data is not None and not isinstance(data, bytes) and data.seekable():
+                data.seek(0)
+            request = urllib.request.Request(url, data=data, method=method, headers=headers)
+            if self.auth:
+                request.add_header("Authorization", self.auth)
+            try:
+                with urllib.request.urlopen(request, timeout=600) as response:
+                    response.read()
+                    return int(response.status), response.headers
+            except urllib.error.HTTPError as error:
+                if error.code == 401 and self.auth is None and not hasattr(data, "read"):
+                    challenge = error.headers.get("WWW-Authenticate", "")
+                    self.auth = _authorization(challenge, self.credentials, url)
+                    return self.call(method, url, data, **headers)
+                if error.code == 404 and method == "HEAD":
+                    return 404, error.headers
+                streamed = data is not None and not isinstance(data, bytes) and not data.seekable()
+                if not streamed and _retry(f"{method} {url}", error.code, attempt):
+                    continue
+                raise (ServerError if error.code >= 500 else SandboxError)(
+                    f"{method} {url}: HTTP {error.code}", "check the registry and the credentials"
+                ) from None
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def blob(self, digest: str, size: int, content: IO[bytes]) -> None:
         base = self.repository.base_url
@@ -263,22 +296,27 @@ class _Pusher:
             **{"Content-Type": "application/octet-stream", "Content-Length": str(size)},
         )
 
-    def manifest(self, digest: str, body: bytes, media_type: str) -> None:
+    def manifest(self, reference: str, body: bytes, media_type: str) -> None:
         self.call(
             "PUT",
-            f"{self.repository.base_url}/manifests/{digest}",
+            f"{self.repository.base_url}/manifests/{reference}",
             body,
             **{"Content-Type": media_type},
         )
 
 
 def push_layout(
-    layout: Path, repository: Repository, credentials: Credentials | None = None
+    layout: Path,
+    repository: Repository,
+    credentials: Credentials | None = None,
+    tag: str | None = None,
 ) -> str:
-    """Upload an OCI layout tarball by digest, no tag; return the root's digest.
+    """Upload an OCI layout tarball by digest, then tag it if asked; return the root's digest.
 
     This is ``push-by-digest`` for builders that lack it (buildx's docker driver):
     blobs first, then each manifest, the index last, all addressed by digest.
+    The tag is written last with a plain PUT, never read first, so it also
+    replaces a tag whose manifest the registry can no longer serve.
     """
     pusher = _Pusher(repository, credentials)
     with tarfile.open(layout) as tar:
@@ -308,4 +346,7 @@ def push_layout(
             raise SandboxError(f"{layout} is not an OCI layout", "build with --output type=oci")
         (root,) = json.load(index_file)["manifests"]
         upload(root)
+        if tag:
+            handle, _ = read(root["digest"])
+            pusher.manifest(tag, handle.read(), root["mediaType"])
     return str(root["digest"])
