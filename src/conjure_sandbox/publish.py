@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -132,11 +134,13 @@ def plan_publish(
     images, and ``content`` gives, per variant, the identity their merged
     index would have (compared with ``remote_digests``). ``edge`` (a commit)
     publishes a main-branch build: ``sha-<commit>`` and ``edge`` tags only.
-    ``lone_manifests`` names version tags that hold a single-platform image
-    manifest: ``docker push`` (containerd image store) puts a child manifest
-    under the tag before the index, so an interrupted push leaves one. No
-    release of a multi-platform variant ever is one, so it is completed, not
-    refused.
+    ``lone_manifests`` names version tags that hold one of the tested image's
+    own per-platform manifests: ``docker push`` (containerd image store) puts
+    each child manifest under the tag before the index, so an interrupted
+    push leaves one. Such a tag is completed; a tag holding any other content,
+    a lone manifest included, is refused like every overwrite.
+    ``unservable`` names version tags whose manifest the registry cannot
+    serve (5xx): they are written again.
     """
     lone, broken = set(lone_manifests), set(unservable)
     parsed = str(parse_version(version))
@@ -172,8 +176,8 @@ def plan_publish(
             held = remote_digests.get(tag)
             if held is not None and held == identity:
                 present.append(tag)
-            elif held is not None and tag in lone and len(variant.platforms) > 1:
-                continue  # an interrupted push of ours: pushing again completes it
+            elif held is not None and tag in lone:
+                continue  # an interrupted push of this very image: pushing again completes it
             elif held is not None:
                 if not force:
                     raise SandboxError(
@@ -204,6 +208,31 @@ def _tags(
     if edge:
         return edge_tags(edge, variant)
     return release_tags(version, variant, published, maintenance=maintenance)
+
+
+def own_manifests(ref: str, image_id: str) -> frozenset[str]:
+    """The per-platform manifests (and attestations) in a local image's index, by digest.
+
+    The engine shows only the index digest; ``docker save`` streams the OCI
+    layout, whose blobs come in digest order, and stops once the index is read.
+    """
+    wanted = f"blobs/sha256/{image_id.split(':')[-1]}"
+    save = subprocess.Popen(
+        ["docker", "save", ref], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        with tarfile.open(fileobj=save.stdout, mode="r|") as tar:
+            for member in tar:
+                if member.name == wanted:
+                    handle = tar.extractfile(member)
+                    index = json.loads(handle.read()) if handle else {}
+                    return frozenset(str(m["digest"]) for m in index.get("manifests", ()))
+    except (tarfile.TarError, json.JSONDecodeError, OSError):
+        pass
+    finally:
+        save.kill()
+        save.wait()
+    return frozenset()
 
 
 def _tested_local(
@@ -540,6 +569,9 @@ def publish(
             unservable.append(t)
             held[t] = None
     content: dict[str, str] = {}
+    refs = {v.name: f"{repository.name}:{version}{v.tag_suffix}" for v in selected}
+    local = {} if from_digests else local_images(refs.values()) or {}
+    lone: list[str] = []
     if from_digests:
         # Compared by the image manifests inside: a merged index has no digest before it exists.
         remote = {t: " ".join(sorted(m.images)) if m else None for t, m in held.items()}
@@ -549,17 +581,25 @@ def publish(
                 fetch_manifest(repository, ref.split("@", 1)[1], credentials) for ref in sources
             )
             content[v.name] = " ".join(sorted({image for m in found if m for image in m.images}))
-        lone: list[str] = []
     else:
         remote = {t: m.digest if m else None for t, m in held.items()}
-        lone = [t for t, m in held.items() if m and m.entries is None]
-    refs = [f"{repository.name}:{version}{v.tag_suffix}" for v in selected]
+        for v in selected:
+            image = local.get(refs[v.name])
+            for t in _tags(version, v, published, edge=edge, maintenance=maintenance).immutable:
+                manifest = held.get(t)
+                if (
+                    image
+                    and manifest
+                    and manifest.entries is None
+                    and manifest.digest in own_manifests(refs[v.name], image.id)
+                ):
+                    lone.append(t)
     plan = plan_publish(
         catalogue,
         version=version,
         repository=repository,
         variants=variants,
-        local={} if from_digests else local_images(refs) or {},
+        local=local,
         records=records,
         published=published,
         remote_digests=remote,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from conjure_sandbox.tags import release_tags
 from conjure_sandbox.tested import Coverage, TestedImage, record
 from conjure_sandbox.uptodate import local_images
 from conjure_sandbox.version import package_version
-from tests.integration.conftest import Registry, index_platforms, run_invoke
+from tests.integration.conftest import Registry, index_platforms, raw_manifest, run_invoke
 from tests.integration.faultproxy import Fault, FaultProxy
 
 # On a new machine the first test here builds every variant for arm64 under QEMU
@@ -341,3 +342,39 @@ def test_bad_inputs_are_one_line_errors_and_push_nothing(
 ) -> None:
     result = run_invoke(*args, "--dry-run", env={"CONJURE_BASE": "local", **env})
     assert message in _one_line_error(result)
+
+
+@pytest.mark.registry
+def test_a_lone_manifest_of_other_content_under_a_version_tag_is_refused(
+    built: dict[str, str], make_registry: Callable[..., Registry], tmp_path: Path
+) -> None:
+    """Only the tested image's own platform manifest is taken for an interrupted push of ours."""
+    registry = make_registry(5013)
+    image = f"{registry.host}/conjure-test/pub"
+    _as(image, {"minimal": built["minimal"], "node": built["node"]})
+    _tested(tmp_path / "tested", image, {"minimal": built["minimal"]})
+    pushed = subprocess.run(
+        ["docker", "push", "--quiet", f"{image}:{VERSION}-node"], capture_output=True, text=True
+    )
+    assert pushed.returncode == 0, pushed.stderr
+    node_amd64 = next(
+        m["digest"]
+        for m in raw_manifest(f"{image}:{VERSION}-node")["manifests"]
+        if m["platform"]["architecture"] == "amd64"
+    )
+    # What an interrupted push of node would leave: its amd64 manifest alone under a tag.
+    base = f"http://{registry.host}/v2/conjure-test/pub/manifests"
+    oci = "application/vnd.oci.image.manifest.v1+json"
+    request = urllib.request.Request(f"{base}/{node_amd64}", headers={"Accept": oci})
+    with urllib.request.urlopen(request) as response:
+        body = response.read()
+    put = urllib.request.Request(
+        f"{base}/{VERSION}-minimal", data=body, method="PUT", headers={"Content-Type": oci}
+    )
+    urllib.request.urlopen(put).close()
+    before = _snapshot(image)
+    assert before[f"{VERSION}-minimal"] == node_amd64
+
+    refused = _publish(image, tmp_path / "tested", "--variant", "minimal")
+    assert "release tags are immutable" in _one_line_error(refused)
+    assert _snapshot(image) == before

@@ -201,3 +201,11 @@ def test_a_variant_release_older_than_that_variants_newest_is_refused() -> None:
     # the other variants were never released past 0.1.0: all their tags move
     plan = _plan(variants=("node",), published=published)
     assert plan.releases[0].tags.floating == ("0.2-node", "node")
+
+
+def test_a_tag_the_registry_cannot_serve_is_repaired() -> None:
+    plan = _plan(unservable=("0.2.0-node",))
+    (node,) = [r for r in plan.releases if r.variant == "node"]
+    assert node.repair == ("0.2.0-node",)
+    assert f"  repair        {REPO.name}:0.2.0-node <- " in "\n".join(plan.describe())
+    assert plan.overwrites == ()
