@@ -23,7 +23,13 @@ JUNIT_DIR = os.environ.get("CONJURE_JUNIT_DIR")
 
 
 def _install(session: nox.Session) -> None:
-    session.install("-e", ".[dev]")
+    # CI's publishing jobs pin every tool by hash (CONJURE_REQUIREMENTS); elsewhere the dev extra.
+    pinned = os.environ.get("CONJURE_REQUIREMENTS")
+    if pinned:
+        session.install("--require-hashes", "-r", pinned)
+        session.install("--no-deps", "-e", ".")
+    else:
+        session.install("-e", ".[dev]")
 
 
 def _pytest(session: nox.Session, *args: str) -> None:

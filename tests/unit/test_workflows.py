@@ -77,3 +77,29 @@ def test_publishing_is_never_cancelled_and_writes_only_where_it_must() -> None:
 
 def test_runners_cover_the_catalogue_platforms() -> None:
     assert {p for v in CATALOGUE for p in v.platforms} <= set(RUNNERS)
+
+
+def test_a_release_needs_its_commits_ci_and_its_own_concurrency_group() -> None:
+    workflow = _load("docker.yml")
+    group = workflow["concurrency"]["group"]
+    assert "github.ref" in group  # a release never waits in the same slot as another run
+    gate = next(
+        s for s in workflow["jobs"]["check-version"]["steps"] if "ci.yml" in str(s.get("run"))
+    )
+    assert gate["if"] == "github.event_name == 'release'"
+    assert "--status success" in gate["run"]
+
+
+def test_jobs_that_can_write_packages_install_only_hash_pinned_tools() -> None:
+    requirements = WORKFLOWS.parent / "requirements" / "publish.txt"
+    pins = [line for line in requirements.read_text().splitlines() if re.match(r"^[a-z]", line)]
+    assert pins
+    assert all("==" in line for line in pins)
+    assert requirements.read_text().count("--hash=sha256:") >= len(pins)
+    for job in _load("docker.yml")["jobs"].values():
+        for step in job["steps"]:
+            run = str(step.get("run", ""))
+            if "pip install" in run:
+                assert "--require-hashes" in run or "--no-deps -e ." in run, run
+            if "nox " in run:  # nox sessions install their own tools: pinned the same way
+                assert step["env"]["CONJURE_REQUIREMENTS"] == ".github/requirements/publish.txt"
