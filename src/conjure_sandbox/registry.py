@@ -1,7 +1,8 @@
 """What a registry holds: a repository's tags and the digest behind a tag.
 
-Plain HTTP against the distribution API (token or basic auth), since neither
-the docker CLI nor python-on-whales lists a repository's tags. Loopback
+Plain HTTP against the distribution API (bearer tokens earned per scope, or
+basic auth), since neither the docker CLI nor python-on-whales lists a
+repository's tags. Tag lists follow ``Link`` pagination. Loopback
 registries are spoken to over http, every other one over https.
 """
 
@@ -107,26 +108,45 @@ def _authorization(challenge: str, credentials: Credentials | None, url: str) ->
             )
         return credentials.basic()
     fields = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+    realm = fields.get("realm", "")
     query = urllib.parse.urlencode({k: v for k, v in fields.items() if k in ("service", "scope")})
-    token_request = urllib.request.Request(f"{fields.get('realm', '')}?{query}")
+    token_request = urllib.request.Request(f"{realm}?{query}")
     if credentials:
         token_request.add_header("Authorization", credentials.basic())
-    with urllib.request.urlopen(token_request, timeout=30) as response:
-        return "Bearer " + str(json.loads(response.read()).get("token", ""))
+    try:
+        with urllib.request.urlopen(token_request, timeout=30) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise SandboxError(
+            f"the token service {realm} refused {fields.get('scope', 'access')} "
+            f"(HTTP {error.code})",
+            "check CONJURE_REGISTRY_USER / CONJURE_REGISTRY_PASSWORD and the token's scopes",
+        ) from None
+    except (OSError, ValueError) as error:
+        raise SandboxError(
+            f"the token service {realm} did not answer ({error})", "check the registry's auth"
+        ) from None
+    # The distribution spec names it "token"; OAuth2-style services answer "access_token".
+    token = answer.get("token") or answer.get("access_token")
+    if not token:
+        raise SandboxError(f"the token service {realm} gave no token", "check the registry's auth")
+    return f"Bearer {token}"
 
 
-def _open(request: urllib.request.Request, credentials: Credentials | None) -> bytes:
-    """A GET that answers the registry's auth challenge once."""
+def _open(
+    request: urllib.request.Request, credentials: Credentials | None
+) -> tuple[bytes, Message]:
+    """A GET that answers the registry's auth challenge once: the body and the headers."""
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return bytes(response.read())
+            return bytes(response.read()), response.headers
     except urllib.error.HTTPError as error:
         if error.code != 401:
             raise
         challenge = error.headers.get("WWW-Authenticate", "")
     request.add_header("Authorization", _authorization(challenge, credentials, request.full_url))
     with urllib.request.urlopen(request, timeout=30) as response:
-        return bytes(response.read())
+        return bytes(response.read()), response.headers
 
 
 class ServerError(SandboxError):
@@ -154,6 +174,14 @@ def _get(
     repository: Repository, path: str, credentials: Credentials | None, **headers: str
 ) -> bytes | None:
     """GET ``<repository>/v2/<path>``: None on 404, one-line errors for anything else."""
+    found = _get_with_headers(repository, path, credentials, **headers)
+    return found[0] if found else None
+
+
+def _get_with_headers(
+    repository: Repository, path: str, credentials: Credentials | None, **headers: str
+) -> tuple[bytes, Message] | None:
+    """``_get``, keeping the response headers (pagination's ``Link``)."""
     for attempt in range(RETRIES + 1):
         request = urllib.request.Request(f"{repository.base_url}/{path}", headers=headers)
         try:
@@ -175,10 +203,32 @@ def _get(
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def list_tags(repository: Repository, credentials: Credentials | None = None) -> list[str]:
-    """Every tag in the repository; none when it does not exist yet."""
-    body = _get(repository, "tags/list?n=10000", credentials)
-    return list(json.loads(body).get("tags") or []) if body else []
+def list_tags(
+    repository: Repository, credentials: Credentials | None = None, page: int = 1000
+) -> list[str]:
+    """Every tag in the repository, page after page (``Link``); none when it does not exist."""
+    tags: list[str] = []
+    path = f"tags/list?n={page}"
+    while path:
+        found = _get_with_headers(repository, path, credentials)
+        if found is None:
+            break
+        body, headers = found
+        tags.extend(json.loads(body).get("tags") or [])
+        path = _next_page(headers.get("Link", ""), repository)
+    return tags
+
+
+def _next_page(link: str, repository: Repository) -> str:
+    """The path below ``/v2/<repository>/`` that a ``Link`` header's next page points to."""
+    match = re.search(r'<([^>]+)>\s*;\s*rel="?next"?', link)
+    if not match:
+        return ""
+    target = urllib.parse.urlsplit(match[1])
+    prefix = f"/v2/{repository.path}/"
+    if not target.path.startswith(prefix):
+        return ""
+    return target.path[len(prefix) :] + (f"?{target.query}" if target.query else "")
 
 
 @dataclass(frozen=True)
@@ -253,6 +303,7 @@ class _Pusher:
     def __init__(self, repository: Repository, credentials: Credentials | None) -> None:
         self.repository, self.credentials = repository, credentials
         self.auth: str | None = None
+        self.answered: set[str] = set()  # challenges already answered with a token
 
     def call(
         self, method: str, url: str, data: bytes | IO[bytes] | None = None, **headers: str
@@ -268,8 +319,10 @@ class _Pusher:
                     response.read()
                     return int(response.status), response.headers
             except urllib.error.HTTPError as error:
-                if error.code == 401 and self.auth is None and not hasattr(data, "read"):
-                    challenge = error.headers.get("WWW-Authenticate", "")
+                challenge = error.headers.get("WWW-Authenticate", "")
+                if error.code == 401 and challenge not in self.answered:
+                    # A token is earned per scope: the pull token of a HEAD does not push.
+                    self.answered.add(challenge)
                     self.auth = _authorization(challenge, self.credentials, url)
                     return self.call(method, url, data, **headers)
                 if error.code == 404 and method == "HEAD":

@@ -63,13 +63,15 @@ class Registry:
     stop a registry or need auth run against one of these instead.
     """
 
-    def __init__(self, root: Path, port: int, users: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, root: Path, port: int, users: Mapping[str, str] | None = None, auth: str = ""
+    ) -> None:
+        """``users`` gives htpasswd basic auth; ``auth`` any other ``auth:`` section (token)."""
         import bcrypt
 
         self.root, self.port = root, port
         self.host = f"127.0.0.1:{port}"
         self.process: subprocess.Popen[bytes] | None = None
-        auth = ""
         if users:
             htpasswd = root / "htpasswd"
             htpasswd.write_text(
@@ -117,10 +119,10 @@ class Registry:
 def make_registry(tmp_path: Path) -> Iterator[Callable[..., Registry]]:
     started: list[Registry] = []
 
-    def make(port: int, users: Mapping[str, str] | None = None) -> Registry:
+    def make(port: int, users: Mapping[str, str] | None = None, auth: str = "") -> Registry:
         root = tmp_path / f"registry-{port}"
         root.mkdir()
-        registry = Registry(root, port, users)
+        registry = Registry(root, port, users, auth)
         registry.start()
         started.append(registry)
         return registry

@@ -30,6 +30,7 @@ from conjure_sandbox.uptodate import local_images
 from conjure_sandbox.version import package_version
 from tests.integration.conftest import Registry, index_platforms, raw_manifest, run_invoke
 from tests.integration.faultproxy import Fault, FaultProxy
+from tests.integration.tokenissuer import TokenIssuer
 
 # On a new machine the first test here builds every variant for arm64 under QEMU
 # (LibreOffice included): allow well over the default 30 minutes.
@@ -213,6 +214,12 @@ def test_a_publish_cut_at_each_point_moves_no_floating_tag_early_and_a_rerun_com
         proxy.close()
 
 
+def _unservable(registry: Registry, tag: str) -> None:
+    """Empty the tag's link in the registry's storage, as a kill mid-write leaves it."""
+    tags = registry.root / "data/docker/registry/v2/repositories/conjure-test/pub/_manifests/tags"
+    (tags / tag / "current" / "link").write_text("")
+
+
 @pytest.mark.registry
 def test_a_tag_the_registry_cannot_serve_is_repaired_by_the_rerun(
     built: dict[str, str], make_registry: Callable[..., Registry], tmp_path: Path
@@ -230,12 +237,7 @@ def test_a_tag_the_registry_cannot_serve_is_repaired_by_the_rerun(
         ["docker", "push", "--quiet", f"{image}:{VERSION}-minimal"], capture_output=True, text=True
     )
     assert pushed.returncode == 0, pushed.stderr
-    link = (
-        registry.root
-        / "data/docker/registry/v2/repositories/conjure-test/pub/_manifests/tags"
-        / f"{VERSION}-minimal/current/link"
-    )
-    link.write_text("")  # what the kill left
+    _unservable(registry, f"{VERSION}-minimal")
     blocked = subprocess.run(
         ["docker", "push", "--quiet", f"{image}:{VERSION}-minimal"], capture_output=True, text=True
     )
@@ -378,3 +380,48 @@ def test_a_lone_manifest_of_other_content_under_a_version_tag_is_refused(
     refused = _publish(image, tmp_path / "tested", "--variant", "minimal")
     assert "release tags are immutable" in _one_line_error(refused)
     assert _snapshot(image) == before
+
+
+@pytest.mark.registry
+def test_publish_to_a_token_auth_registry_as_ghcr_works(
+    built: dict[str, str], make_registry: Callable[..., Registry], tmp_path: Path
+) -> None:
+    """Bearer tokens earned per scope (pull, then push), handed out as access_token."""
+    passwords = {"maint": "tok-pw-maint", "reader": "tok-pw-reader"}
+    issuer = TokenIssuer(5031, passwords, {"maint"}, tmp_path)
+    try:
+        registry = make_registry(5030, auth=issuer.registry_auth())
+        image = f"{registry.host}/conjure-test/pub"
+        _as(image, {"minimal": built["minimal"]})
+        _tested(tmp_path / "tested", image, {"minimal": built["minimal"]})
+        args = ("--variant", "minimal")
+
+        def as_user(user: str) -> subprocess.CompletedProcess[str]:
+            env = {"CONJURE_REGISTRY_USER": user, "CONJURE_REGISTRY_PASSWORD": passwords[user]}
+            return _publish(image, tmp_path / "tested", *args, env=env)
+
+        anonymous = _publish(image, tmp_path / "tested", *args)
+        assert "HTTP 401" in _one_line_error(anonymous)
+        reader = as_user("reader")  # may pull, may not push: nothing lands
+        assert "pushing" in _one_line_error(reader)
+        maint = as_user("maint")
+        assert maint.returncode == 0, maint.stdout[-3000:] + maint.stderr
+        assert "maint:conjure-test/pub:pull,push" in issuer.scopes_granted
+
+        credentials = Credentials("maint", passwords["maint"])
+        holding = _snapshot(image, credentials)
+        for tag in release_tags(VERSION, CATALOGUE.get("minimal")).all:
+            assert holding[tag] == built["minimal"], tag
+        # One tag a page: the list follows the registry's Link header to the end.
+        repository = parse_repository(image)
+        assert sorted(list_tags(repository, credentials, page=1)) == sorted(holding)
+
+        # The repair path uploads through the registry API itself: a pull token from its
+        # first HEAD, then a push token when the upload asks for one.
+        _unservable(registry, f"{VERSION}-minimal")
+        repaired = as_user("maint")
+        assert repaired.returncode == 0, repaired.stdout[-3000:] + repaired.stderr
+        assert f"repair         {image}:{VERSION}-minimal" in repaired.stdout
+        assert _snapshot(image, credentials) == holding
+    finally:
+        issuer.close()
