@@ -358,6 +358,33 @@ def bench(c: Context, runs: int = 5, out: str = "docs/benchmarks.md", images: bo
     _user_errors(run)
 
 
+@task(
+    auto_shortflags=False,
+    help={
+        "variant": "the variant of this CI job",
+        "platform": "the platform of this CI job, e.g. linux/arm64",
+        "digest_dir": "where invoke build --digest-dir writes (the file appears only on resume)",
+        "edge": "a main-branch build at this commit (its sha- tag) instead of the version",
+    },
+)
+def resume(c: Context, variant: str, platform: str, digest_dir: str, edge: str = "") -> None:
+    """Reuse an image an earlier attempt of this CI run published, instead of rebuilding it."""
+    from pathlib import Path
+
+    from conjure_sandbox.config import Settings
+    from conjure_sandbox.resume import resume as resume_published
+
+    _user_errors(
+        lambda: resume_published(
+            Settings.from_env(),
+            variant=variant,
+            platform=platform,
+            digest_dir=Path(digest_dir),
+            edge=edge,
+        )
+    )
+
+
 @task
 def matrix(c: Context) -> None:
     """Print the CI matrix (variant x platform x runner) from the catalogue as JSON."""

@@ -20,7 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 from typing import IO, Any
@@ -237,11 +237,15 @@ class RemoteManifest:
 
     digest: str
     entries: tuple[str, ...] | None  # None: a single image manifest, not an index
+    # An index's image manifests by platform (os/architecture), attestations left out.
+    platforms: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def images(self) -> frozenset[str]:
-        """The image manifests behind it: an index's entries, or the manifest itself."""
-        return frozenset(self.entries) if self.entries is not None else frozenset({self.digest})
+        """The images behind it: an index's platform images, or the manifest itself."""
+        if self.entries is None:
+            return frozenset({self.digest})
+        return frozenset(self.platforms.values())
 
 
 def fetch_manifest(
@@ -252,10 +256,31 @@ def fetch_manifest(
     if body is None:
         return None
     entries = json.loads(body).get("manifests")
+    platforms = {
+        f"{m['platform']['os']}/{m['platform']['architecture']}": str(m["digest"])
+        for m in entries or ()
+        if m.get("platform", {}).get("os", "unknown") != "unknown"
+    }
     return RemoteManifest(
         "sha256:" + hashlib.sha256(body).hexdigest(),
         None if entries is None else tuple(str(m["digest"]) for m in entries),
+        platforms,
     )
+
+
+def platform_image(
+    repository: Repository, reference: str, platform: str, credentials: Credentials | None = None
+) -> str | None:
+    """The digest of ``reference``'s image for ``platform`` (``linux/arm64``), or None.
+
+    ``reference`` is a tag or digest of an index, or of one platform's image.
+    """
+    found = fetch_manifest(repository, reference, credentials)
+    if found is None:
+        return None
+    if found.entries is None:
+        return found.digest
+    return found.platforms.get("/".join(platform.split("/")[:2]))
 
 
 def layer_sizes(
@@ -270,22 +295,13 @@ def layer_sizes(
     holding one for ``platform`` (``linux/amd64``).
     """
     where = f"{repository.name}:{reference}"
-    body = _get(repository, f"manifests/{reference}", credentials, Accept=_INDEX_TYPES)
-    if body is None:
+    if fetch_manifest(repository, reference, credentials) is None:
         raise SandboxError(f"{where} does not exist", "push the image first")
-    manifest = json.loads(body)
-    if "manifests" in manifest:
-        os_name, arch = platform.split("/")[:2]
-        matching = [
-            str(entry["digest"])
-            for entry in manifest["manifests"]
-            if entry.get("platform", {}).get("os") == os_name
-            and entry.get("platform", {}).get("architecture") == arch
-        ]
-        if not matching:
-            raise SandboxError(f"{where} has no {platform} image", "build that platform too")
-        body = _get(repository, f"manifests/{matching[0]}", credentials, Accept=_INDEX_TYPES)
-        manifest = json.loads(body or b"{}")
+    image = platform_image(repository, reference, platform, credentials)
+    if image is None:
+        raise SandboxError(f"{where} has no {platform} image", "build that platform too")
+    body = _get(repository, f"manifests/{image}", credentials, Accept=_INDEX_TYPES)
+    manifest = json.loads(body or b"{}")
     return tuple(int(layer["size"]) for layer in manifest.get("layers", ()))
 
 

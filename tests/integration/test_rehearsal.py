@@ -96,16 +96,23 @@ def test_docker_workflow_rehearsed_against_a_loopback_registry(
     matrix = json.loads((tmp_path / "github-output").read_text().split("matrix=", 1)[1])
     assert [m["platform"] for m in matrix["include"]] == ["linux/amd64", "linux/arm64"]
 
-    for entry in matrix["include"]:
-        job_env = {
-            **env,
-            "VARIANT": entry["variant"],
-            "PLATFORM": entry["platform"],
-            "SLUG": entry["slug"],
-            "BUILDER": "default",
-        }
-        for command in _runs(jobs["build"]):
-            _step(command, project, job_env)
+    def build_jobs() -> str:
+        """Each matrix entry's build job; their output."""
+        output = ""
+        for entry in matrix["include"]:
+            job_env = {
+                **env,
+                "VARIANT": entry["variant"],
+                "PLATFORM": entry["platform"],
+                "SLUG": entry["slug"],
+                "BUILDER": "default",
+                "EDGE": "",
+            }
+            for command in _runs(jobs["build"]):
+                output += _step(command, project, job_env).stdout
+        return output
+
+    assert "resuming" not in build_jobs()
     records = sorted((project / "tested").glob("*.json"))
     assert len(records) == 2
     tested = {json.loads(p.read_text())["ref"] for p in records}
@@ -129,6 +136,18 @@ def test_docker_workflow_rehearsed_against_a_loopback_registry(
     tested_images = {m["digest"] for ref in tested for m in raw_manifest(ref).get("manifests", [])}
     merged = {m["digest"] for m in raw_manifest(f"{image}:latest")["manifests"]}
     assert merged == tested_images
+
+    # "Re-run all jobs" after that: each build job finds its image published and tests it
+    # instead of building a new one (whose digest the merge would refuse); the merge finds
+    # the tags already there. A new attempt starts from an empty workspace.
+    shutil.rmtree(project / "tested")
+    shutil.rmtree(project / "digests")
+    assert build_jobs().count("resuming: ") == 2
+    for command in _runs(jobs["merge"]):
+        rerun = _step(command, project, {**env, "EDGE": ""})
+    assert "already there" in rerun.stdout
+    assert set(list_tags(repository)) == tags
+    assert tag_digest(repository, "latest") == index
 
     # Main-branch run of the same merge: sha and edge tags, latest untouched.
     for command in _runs(jobs["merge"]):
