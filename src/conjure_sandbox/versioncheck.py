@@ -1,14 +1,17 @@
 """``nox -s check_version``: one version everywhere before anything is published.
 
 The package version (pyproject.toml) must equal the git tag on HEAD when
-there is one (``vX.Y.Z``), the version label of every built image, the tags
-about to be pushed, and the tag ``ensure_image()`` pulls; it must be valid
-semver and newer than every published release. ``check`` is pure and
-returns the table; ``gather`` reads the facts.
+there is one (``vX.Y.Z``), the version label of every built image, the
+installed package's own metadata (what ``ensure_image()`` pulls when the
+library runs from a wheel) and a CHANGELOG.md entry; it must be valid semver
+and newer than every published release of each variant. Each row reads its
+value from a source of its own. ``check`` is pure and returns the table;
+``gather`` reads the facts.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -19,7 +22,7 @@ from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import VERSION_LABEL
 from conjure_sandbox.registry import Credentials
-from conjure_sandbox.tags import check_newer, parse_version, release_tags, releases, version_tag
+from conjure_sandbox.tags import check_newer, parse_version, releases
 from conjure_sandbox.uptodate import local_images
 from conjure_sandbox.version import package_version
 
@@ -31,7 +34,8 @@ class Facts:
     image: str
     labels: Mapping[str, str | None]  # variant -> version label of its built image, None: not built
     published: tuple[str, ...]
-    pull_refs: Mapping[str, str]  # variant -> what ensure_image() pulls
+    installed: str = ""  # the installed distribution's version, "" when not installed
+    changelog_entry: bool = True  # CHANGELOG.md has a "## <version>" section
 
 
 @dataclass(frozen=True)
@@ -65,15 +69,27 @@ def check(catalogue: Catalogue, facts: Facts, *, maintenance: bool = False) -> l
     if facts.git_tags:
         tagged = [t for t in facts.git_tags if t == f"v{want}"]
         rows.append(
-            Row(
-                "git tag on HEAD",
-                ", ".join(facts.git_tags),
-                bool(tagged),
-                "" if tagged else f"set the version to {facts.git_tags[0][1:]} or tag v{want}",
-            )
+            Row("git tag on HEAD", ", ".join(facts.git_tags), bool(tagged), _tag_fix(facts, want))
         )
     else:
         rows.append(Row("git tag on HEAD", "(none)", True))
+    installed = facts.installed or "(not installed)"
+    rows.append(
+        Row(
+            "installed package (what ensure_image() pulls from a wheel)",
+            installed,
+            facts.installed in ("", want),
+            "pip install -e . (the installed metadata is stale)",
+        )
+    )
+    rows.append(
+        Row(
+            "CHANGELOG.md entry",
+            f"## {want}" if facts.changelog_entry else "(none)",
+            facts.changelog_entry,
+            "invoke release --bump ... (it dates the Unreleased section as this version)",
+        )
+    )
     for variant in catalogue:
         label = facts.labels.get(variant.name)
         value = "(not built; checked again at publish)" if label is None else label
@@ -85,19 +101,15 @@ def check(catalogue: Catalogue, facts: Facts, *, maintenance: bool = False) -> l
                 "" if label in (None, want) else f"invoke build --variant {variant.name}",
             )
         )
-        tag = release_tags(want, variant, facts.published).immutable[0]
-        rows.append(Row(f"tag to push ({variant.name})", tag, tag.startswith(want)))
-        pull = facts.pull_refs.get(variant.name, "")
-        expected = version_tag(facts.image, want, variant)
-        rows.append(
-            Row(
-                f"ensure_image() pulls ({variant.name})",
-                pull,
-                pull == expected,
-                "" if pull == expected else f"ensure_image must pull {expected}",
-            )
-        )
     return rows
+
+
+def _tag_fix(facts: Facts, want: str) -> str:
+    """What to do when HEAD's release tag is not ``v`` + the package version."""
+    tag = facts.git_tags[0]
+    if tag[:1] == "v":
+        return f"set the version to {tag[1:]} or tag v{want}"
+    return f"release tags are v + the version: tag v{want}, not {tag}"
 
 
 def table(rows: Sequence[Row]) -> list[str]:
@@ -121,6 +133,24 @@ def git_version_tags(root: Path) -> tuple[str, ...]:
     return tuple(sorted(out.stdout.split())) if out.returncode == 0 else ()
 
 
+def _installed_version() -> str:
+    """The installed distribution's own metadata, read independently of pyproject.toml."""
+    from importlib import metadata
+
+    from conjure_sandbox.version import DISTRIBUTION
+
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def _has_changelog_entry(path: Path, version: str) -> bool:
+    if not path.is_file():
+        return False
+    return re.search(rf"^## {re.escape(version)}\b", path.read_text(), re.MULTILINE) is not None
+
+
 def gather(
     catalogue: Catalogue,
     settings: Settings,
@@ -130,7 +160,6 @@ def gather(
     images: bool = True,
 ) -> Facts:
     """Read the facts: git, the engine's images, the registry's tags, ensure_image's refs."""
-    from conjure_sandbox.ensure import image_ref
     from conjure_sandbox.registry import list_tags, parse_repository
 
     refs = {v.name: f"{settings.image}:{version}{v.tag_suffix}" for v in catalogue}
@@ -145,7 +174,8 @@ def gather(
         image=settings.image,
         labels=labels,
         published=tuple(list_tags(parse_repository(settings.image), credentials)),
-        pull_refs={v.name: image_ref(v.name, settings) for v in catalogue},
+        installed=_installed_version(),
+        changelog_entry=_has_changelog_entry(root / "CHANGELOG.md", version),
     )
 
 

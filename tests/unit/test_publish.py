@@ -147,7 +147,7 @@ def _facts(**overrides: object) -> Facts:
         "image": REPO.name,
         "labels": {v.name: None for v in CATALOGUE},
         "published": ("0.1.0",),
-        "pull_refs": {v.name: f"{REPO.name}:0.2.0{v.tag_suffix}" for v in CATALOGUE},
+        "installed": "0.2.0",
     }
     return Facts(**{**options, **overrides})  # type: ignore[arg-type]
 
@@ -163,15 +163,9 @@ def test_version_check_passes_when_every_source_agrees() -> None:
         ({"git_tags": ("v0.2.1",)}, "git tag on HEAD"),
         ({"labels": {"node": "0.1.0"}}, "label in node image"),
         ({"published": ("0.3.0",)}, "newer than published full releases"),
-        (
-            {
-                "pull_refs": {
-                    **{v.name: f"{REPO.name}:0.2.0{v.tag_suffix}" for v in CATALOGUE},
-                    "full": f"{REPO.name}:latest",
-                }
-            },
-            "ensure_image() pulls (full)",
-        ),
+        ({"published": ("0.2.0", "0.3.0-node")}, "newer than published node releases"),
+        ({"installed": "0.1.9"}, "installed package (what ensure_image() pulls from a wheel)"),
+        ({"changelog_entry": False}, "CHANGELOG.md entry"),
         ({"version": "0.2"}, "package version (pyproject.toml)"),
     ],
 )
@@ -180,6 +174,14 @@ def test_version_check_names_each_mismatch(overrides: dict[str, object], source:
     bad = [r for r in rows if not r.ok]
     assert [r.source for r in bad] == [source]
     assert "MISMATCH" in "\n".join(table(rows))
+
+
+def test_a_release_tag_without_v_gets_a_fix_that_names_the_right_tag() -> None:
+    rows = check(CATALOGUE, _facts(git_tags=("2.0.0",)))
+    (bad,) = [r for r in rows if not r.ok]
+    assert bad.fix == "release tags are v + the version: tag v0.2.0, not 2.0.0"
+    (bad,) = [r for r in check(CATALOGUE, _facts(git_tags=("v2.0.0",))) if not r.ok]
+    assert bad.fix == "set the version to 2.0.0 or tag v0.2.0"
 
 
 def test_a_lone_platform_manifest_under_a_version_tag_is_completed_not_refused() -> None:
