@@ -65,13 +65,13 @@ def build(
     sbom: bool = False,
     builder: str | None = None,
     ca_bundle: str | None = None,
-    jobs: int = 0,
+    jobs: str = "0",
     dry_run: bool = False,
 ) -> None:
     """Build sandbox image variants with docker buildx."""
     from dataclasses import replace
 
-    from conjure_sandbox.build import build_images, raise_if_failed, summary
+    from conjure_sandbox.build import build_images, parse_jobs, raise_if_failed, summary
     from conjure_sandbox.config import Settings
 
     if not all and not variant:
@@ -97,7 +97,7 @@ def build(
             by_digest=by_digest,
             sbom=sbom,
             builder=builder,
-            jobs=jobs,
+            jobs=parse_jobs(jobs),
             dry_run=dry_run,
         )
         if dry_run:

@@ -2,7 +2,7 @@
 # The two set-up-inclusive entry points of the README. Each provisions only what
 # is missing (engine and registry, Python environment, base image), then runs:
 #
-#   scripts/dev.sh build [invoke build options]   # build every variant locally
+#   scripts/dev.sh build [invoke build options]   # build every variant (or those named) locally
 #   scripts/dev.sh test  [nox options]            # run every test session
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,7 +66,11 @@ case "$command" in
     ensure_engine 0
     ensure_python
     ensure_base
-    exec "$VENV/bin/invoke" build --all "$@"
+    # Every variant unless the options name some (--variant) or all (--all) already.
+    case " $* " in
+      *" --variant"* | *" --all "*) exec "$VENV/bin/invoke" build "$@" ;;
+      *) exec "$VENV/bin/invoke" build --all "$@" ;;
+    esac
     ;;
   test)
     ensure_engine 1

@@ -284,12 +284,15 @@ def build_images(
     catalogue = load_catalogue(docker_dir())
     selected = catalogue.select(variants)
     prerequisites.check_dockerfiles((v.dockerfile for v in selected), catalogue.docker_dir)
-    version = str(parse_version(version)) if version else package_version()
+    version = str(parse_version(version)) if version is not None else package_version()
     provenance = read_provenance(version, catalogue.docker_dir)
     ca_bundle = resolve_ca_bundle(settings.ca_bundle)
     store = parse_cache(settings.cache if cache_store is None else cache_store)
     publishing = push or by_digest
     wanted = platforms or (() if publishing or load is False else (host_platform(),))
+    prerequisites.check_platform_names(wanted)
+    if jobs < 0:
+        raise SandboxError(f"--jobs {jobs}: a count cannot be negative", JOBS_FIX)
     wanted_base = base or settings.base_image
     tags = [t for v in selected for t in target_tags(v, settings.image, version, tag)]
     # One cheap query answers both "which base?" and "is anything out of date?".
@@ -416,6 +419,17 @@ def summary(results: list[BuildResult]) -> list[str]:
             lines.append(f"--- {r.variant} failed; last lines of its log:")
             lines.extend(f"    {line}" for line in (r.error or "").splitlines())
     return lines
+
+
+JOBS_FIX = "pass --jobs N with N >= 1 variants at once, or 0 for all at once"
+
+
+def parse_jobs(text: str) -> int:
+    """``--jobs`` as given on the command line: a whole number, 0 meaning all at once."""
+    try:
+        return int(text)
+    except ValueError:
+        raise SandboxError(f"--jobs {text!r} is not a number", JOBS_FIX) from None
 
 
 def raise_if_failed(results: list[BuildResult]) -> None:

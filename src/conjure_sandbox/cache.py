@@ -7,6 +7,7 @@ in parallel never overwrite one another's cache.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,8 @@ from conjure_sandbox.catalogue import platforms_slug
 from conjure_sandbox.errors import SandboxError
 
 DEFAULT_CACHE_DIR = Path("~/.cache/conjure-sandbox/buildx")
+# host[:port]/path, lower case, no tag or digest: the scopes become its tags.
+_REPOSITORY = re.compile(r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
 
 
 @dataclass(frozen=True)
@@ -68,10 +71,10 @@ def parse_cache(value: str) -> CacheStore:
         return CacheStore("none")
     if value[0] in "/.~":
         return CacheStore("local", str(Path(value).expanduser()))
-    name = value.rsplit("/", 1)[-1]
-    if "@" in value or ":" in name or value != value.lower() or " " in value:
+    if not _REPOSITORY.match(value):
         raise SandboxError(
-            f"--cache {value!r} is neither a directory nor a registry repository",
+            f"cache {value!r} (--cache or CONJURE_CACHE) is neither a directory nor a registry "
+            "repository",
             "give a path such as ~/.cache/conjure-sandbox/buildx, a repository such as "
             "127.0.0.1:5000/conjure-sandbox/cache (no tag), or none",
         )

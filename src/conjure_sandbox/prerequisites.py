@@ -6,6 +6,7 @@ from what it found, so the rules are unit-tested without a daemon.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -82,6 +83,27 @@ def _first_line(error: Exception) -> str:
     text = str(getattr(error, "stderr", "") or error).strip()
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1].strip() if lines else type(error).__name__
+
+
+# The architectures Debian ships images for: what a linux/<arch> here can name.
+ARCHITECTURES = ("amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "mips64le")
+_PLATFORM = re.compile(r"^(?P<os>[a-z0-9]+)/(?P<arch>[a-z0-9]+)(?:/v\d+)?$")
+
+
+def check_platform_names(wanted: Iterable[str]) -> None:
+    """Each platform is ``linux/<architecture>``: a typo is named as one, not as missing QEMU."""
+    for platform in wanted:
+        match = _PLATFORM.match(platform)
+        if match and match["os"] == "linux" and match["arch"] in ARCHITECTURES:
+            continue
+        if match and match["os"] != "linux":
+            problem = f"{platform!r}: the sandbox images are Linux images"
+        elif platform in ARCHITECTURES:
+            problem = f"{platform!r} is an architecture, not a platform"
+        else:
+            problem = f"{platform!r} is not a valid platform"
+        arch = platform if platform in ARCHITECTURES else "amd64"
+        raise SandboxError(problem, f"use os/architecture, e.g. linux/{arch} or linux/arm64")
 
 
 def check_platforms(facts: EngineFacts, wanted: Iterable[str]) -> None:

@@ -543,6 +543,12 @@ def publish(
     selected = catalogue.select(variants)
     credentials = credentials_from_env(stdin=password_stdin)
     records = tested.load(settings.tested_directory)
+    if not from_digests:
+        from python_on_whales import DockerClient
+
+        from conjure_sandbox.prerequisites import probe
+
+        probe(DockerClient())  # the images to push are in the engine: it must answer
     log("# check_version")
     facts = versioncheck.run(
         settings,

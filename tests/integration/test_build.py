@@ -6,6 +6,7 @@ export, and ``--builder`` on a second builder.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -15,7 +16,9 @@ import pytest
 
 from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.config import Settings, docker_dir
-from tests.integration.conftest import index_platforms, run_invoke
+from tests.integration.conftest import ROOT, index_platforms, run_invoke
+
+CATALOGUE = load_catalogue(docker_dir())
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -188,3 +191,25 @@ def test_registry_cache_lands_in_its_variant_and_platform_tag() -> None:
         check=False,
     )
     assert found.returncode == 0, found.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "variants"),
+    [(("--variant", "minimal"), {"minimal"}), ((), {v.name for v in CATALOGUE})],
+)
+def test_the_readme_build_command_builds_what_it_names(
+    args: tuple[str, ...], variants: set[str]
+) -> None:
+    """``scripts/dev.sh build`` builds every variant, or only those its options name."""
+    result = subprocess.run(
+        ["scripts/dev.sh", "build", *args, "--dry-run"],
+        cwd=ROOT,
+        env={**os.environ, "CONJURE_BASE": "local"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    planned = {v.name for v in CATALOGUE if f"--file {v.dockerfile} " in result.stdout}
+    assert planned == variants

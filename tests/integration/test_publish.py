@@ -329,6 +329,18 @@ def test_a_version_lower_than_the_latest_release_is_refused(
         (("build", "--variant", "minimal", "--version", "v1.2.3"), {}, "starts with 'v'"),
         (("build", "--variant", "minimal", "--version", "1.2.3+b"), {}, "build metadata"),
         (("build", "--variant", "minimal", "--platform", "linux/sparc"), {}, "linux/sparc"),
+        (
+            ("build", "--variant", "minimal", "--platform", "linux/amd65"),
+            {},
+            "not a valid platform",
+        ),
+        (("build", "--variant", "minimal", "--platform", "arm64"), {}, "an architecture, not"),
+        (("build", "--variant", "minimal", "--platform", "windows/amd64"), {}, "Linux images"),
+        (("build", "--variant", "minimal", "--jobs", "-1"), {}, "cannot be negative"),
+        (("build", "--variant", "minimal", "--jobs", "abc"), {}, "'abc' is not a number"),
+        (("build", "--variant", "minimal", "--version", ""), {}, "not a semver version"),
+        (("build", "--variant", "minimal"), {"CONJURE_CACHE": "%%garbage%%"}, "CONJURE_CACHE"),
+        (("publish",), {"DOCKER_HOST": "unix:///nonexistent.sock"}, "no Docker engine answers"),
         (("publish", "--variant", "gpu"), {}, "unknown variant 'gpu'"),
         (("publish",), {"CONJURE_IMAGE": "Not/A Ref"}, "not an image repository"),
         (

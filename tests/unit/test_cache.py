@@ -29,7 +29,9 @@ def test_cache_values(value: str, kind: str, location: str) -> None:
     assert parse_cache(value) == CacheStore(kind, location)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("value", ["reg/cache:tag", "reg/cache@sha256:abc", "Reg/Cache"])
+@pytest.mark.parametrize(
+    "value", ["reg/cache:tag", "reg/cache@sha256:abc", "Reg/Cache", "%%garbage%%", "cache"]
+)
 def test_a_registry_cache_is_a_repository_without_tag(value: str) -> None:
     with pytest.raises(SandboxError, match="neither a directory nor a registry repository"):
         parse_cache(value)

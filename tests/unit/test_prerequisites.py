@@ -10,6 +10,7 @@ from conjure_sandbox.prerequisites import (
     EngineFacts,
     check_dockerfiles,
     check_load,
+    check_platform_names,
     check_platforms,
 )
 
@@ -46,3 +47,24 @@ def test_settings_from_environment() -> None:
     assert settings.image == "fork/sb"
     assert Settings.from_env({}).base_image == "debian:trixie-slim"
     assert Settings.from_env({"CONJURE_BASE": "corp/debian:13"}).base_image == "corp/debian:13"
+
+
+@pytest.mark.parametrize(
+    ("platform", "problem", "fix"),
+    [
+        ("linux/amd65", "'linux/amd65' is not a valid platform", "linux/amd64"),
+        ("arm64", "'arm64' is an architecture, not a platform", "linux/arm64"),
+        ("windows/amd64", "the sandbox images are Linux images", "linux/amd64"),
+        ("linux", "'linux' is not a valid platform", "linux/amd64"),
+    ],
+)
+def test_a_misspelled_platform_is_named_as_such(platform: str, problem: str, fix: str) -> None:
+    with pytest.raises(SandboxError) as caught:
+        check_platform_names(["linux/amd64", platform])
+    assert caught.value.problem.endswith(problem) or problem in caught.value.problem
+    assert fix in str(caught.value.fix)
+    assert "binfmt" not in str(caught.value)
+
+
+def test_real_platforms_pass() -> None:
+    check_platform_names(["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/amd64/v3"])
