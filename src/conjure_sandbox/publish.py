@@ -15,10 +15,8 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tarfile
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -346,7 +344,7 @@ _RERUN = "fix the cause and run the same publish again: finished steps are skipp
 
 # How docker reports a registry's 5xx: "unexpected status from HEAD request to
 # http://...: 500 Internal Server Error".
-_SERVER_ERROR = re.compile(r"\b5\d\d (Internal Server Error|Bad Gateway|Service Unavailable)\b")
+_SERVER_ERROR = re.compile(r"\b(5\d\d) (Internal Server Error|Bad Gateway|Service Unavailable)\b")
 
 
 def _run(step: Callable[[], T], what: str, floating: str = "floating tags were not moved") -> T:
@@ -356,7 +354,7 @@ def _run(step: Callable[[], T], what: str, floating: str = "floating tags were n
     """
     from python_on_whales.exceptions import DockerException
 
-    from conjure_sandbox.registry import RETRIES, RETRY_DELAY
+    from conjure_sandbox.registry import RETRIES, retry_after
 
     for attempt in range(RETRIES + 1):
         try:
@@ -364,13 +362,7 @@ def _run(step: Callable[[], T], what: str, floating: str = "floating tags were n
         except DockerException as error:
             reason = (str(error.stderr or "").strip().splitlines() or ["no reason given"])[-1]
             server_error = _SERVER_ERROR.search(reason)
-            if server_error and attempt < RETRIES:
-                print(
-                    f"warning: {what}: the registry answered {server_error[0]}; "
-                    f"retry {attempt + 1} of {RETRIES}",
-                    file=sys.stderr,
-                )
-                time.sleep(RETRY_DELAY * 2**attempt)
+            if server_error and retry_after(what, int(server_error[1]), attempt):
                 continue
             raise SandboxError(f"{what} failed ({reason}); {floating}", _RERUN) from None
     raise AssertionError("unreachable: the last attempt returns or raises")

@@ -159,7 +159,7 @@ RETRIES = 2
 RETRY_DELAY = 0.5
 
 
-def _retry(what: str, code: int, attempt: int) -> bool:
+def retry_after(what: str, code: int, attempt: int) -> bool:
     """Whether to try ``what`` again after HTTP ``code``; says so on stderr when it does."""
     if code < 500 or attempt >= RETRIES:
         return False
@@ -189,7 +189,7 @@ def _get_with_headers(
         except urllib.error.HTTPError as error:
             if error.code == 404:
                 return None
-            if _retry(f"{repository.name}: GET {path}", error.code, attempt):
+            if retry_after(f"{repository.name}: GET {path}", error.code, attempt):
                 continue
             raise (ServerError if error.code >= 500 else SandboxError)(
                 f"{repository.name}: GET {path} failed (HTTP {error.code})",
@@ -344,7 +344,7 @@ class _Pusher:
                 if error.code == 404 and method == "HEAD":
                     return 404, error.headers
                 streamed = data is not None and not isinstance(data, bytes) and not data.seekable()
-                if not streamed and _retry(f"{method} {url}", error.code, attempt):
+                if not streamed and retry_after(f"{method} {url}", error.code, attempt):
                     continue
                 raise (ServerError if error.code >= 500 else SandboxError)(
                     f"{method} {url}: HTTP {error.code}", "check the registry and the credentials"

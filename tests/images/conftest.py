@@ -75,6 +75,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "@" in (config.getoption("--image") or ""):
+        # The image is already in a registry (CI's repo@digest): the size test reads it there
+        # and needs no local registry, so a runner without one does not skip it.
+        for item in items:
+            item.own_markers[:] = [m for m in item.own_markers if m.name != "registry"]
     keep, drop = [], []
     for item in items:
         marker = item.get_closest_marker("needs")

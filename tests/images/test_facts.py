@@ -12,6 +12,7 @@ from conjure_sandbox.config import Settings
 from conjure_sandbox.registry import layer_sizes, parse_repository
 from conjure_sandbox.version import package_version
 from tests.images.conftest import Sandbox
+from tests.registrypush import docker_push
 
 pytestmark = pytest.mark.docker
 
@@ -99,10 +100,7 @@ def test_compressed_size_within_budget(image: str, variant: Variant, platform: s
         ref = f"{Settings.from_env().registry}/conjure-sandbox-test/size:{variant.name}"
         subprocess.run(["docker", "tag", image, ref], check=True)
         # The test image holds only ``platform``; engines before API 1.46 lack push --platform.
-        pushed = subprocess.run(
-            ["docker", "push", ref], capture_output=True, text=True, check=False
-        )
-        assert pushed.returncode == 0, pushed.stderr
+        docker_push(ref)
     megabytes = compressed_megabytes(ref, platform)
     print(f"{variant.name} {platform}: {megabytes:.1f} MB compressed (budget {budget} MB)")
     assert megabytes <= budget

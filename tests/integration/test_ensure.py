@@ -16,6 +16,7 @@ from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.uptodate import local_images
 from conjure_sandbox.version import package_version
 from tests.integration.conftest import ROOT, Registry, run_invoke
+from tests.registrypush import docker_push
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -39,7 +40,7 @@ def test_local_hit_then_pull_then_build_when_the_registry_is_down(
     assert ensure_image("minimal", log=said.append) == ref
     assert said == [f"{ref}: found in the local engine"]
 
-    subprocess.run(["docker", "push", "--quiet", ref], capture_output=True, check=True)
+    docker_push(ref)
     _remove(ref)
     said.clear()
     assert ensure_image("minimal", log=said.append) == ref

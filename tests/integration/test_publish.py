@@ -31,6 +31,7 @@ from conjure_sandbox.version import package_version
 from tests.integration.conftest import Registry, index_platforms, raw_manifest, run_invoke
 from tests.integration.faultproxy import Fault, FaultProxy
 from tests.integration.tokenissuer import TokenIssuer
+from tests.registrypush import docker_push
 
 # On a new machine the first test here builds every variant for arm64 under QEMU
 # (LibreOffice included): allow well over the default 30 minutes.
@@ -233,10 +234,7 @@ def test_a_tag_the_registry_cannot_serve_is_repaired_by_the_rerun(
     image = f"{registry.host}/conjure-test/pub"
     _as(image, {"minimal": built["minimal"]})
     _tested(tmp_path / "tested", image, {"minimal": built["minimal"]})
-    pushed = subprocess.run(
-        ["docker", "push", "--quiet", f"{image}:{VERSION}-minimal"], capture_output=True, text=True
-    )
-    assert pushed.returncode == 0, pushed.stderr
+    docker_push(f"{image}:{VERSION}-minimal")
     _unservable(registry, f"{VERSION}-minimal")
     blocked = subprocess.run(
         ["docker", "push", "--quiet", f"{image}:{VERSION}-minimal"], capture_output=True, text=True
@@ -315,7 +313,7 @@ def test_a_version_lower_than_the_latest_release_is_refused(
     _tested(tmp_path / "tested", image, {"minimal": built["minimal"]})
     newer = f"{image}:9.9.9-minimal"
     subprocess.run(["docker", "tag", f"{image}:{VERSION}-minimal", newer], check=True)
-    subprocess.run(["docker", "push", "--quiet", newer], capture_output=True, check=True)
+    docker_push(newer)
     result = _publish(image, tmp_path / "tested", "--variant", "minimal")
     assert "lower than minimal's latest release 9.9.9" in _one_line_error(result)
     assert list_tags(parse_repository(image)) == ["9.9.9-minimal"]
@@ -367,10 +365,7 @@ def test_a_lone_manifest_of_other_content_under_a_version_tag_is_refused(
     image = f"{registry.host}/conjure-test/pub"
     _as(image, {"minimal": built["minimal"], "node": built["node"]})
     _tested(tmp_path / "tested", image, {"minimal": built["minimal"]})
-    pushed = subprocess.run(
-        ["docker", "push", "--quiet", f"{image}:{VERSION}-node"], capture_output=True, text=True
-    )
-    assert pushed.returncode == 0, pushed.stderr
+    docker_push(f"{image}:{VERSION}-node")
     node_amd64 = next(
         m["digest"]
         for m in raw_manifest(f"{image}:{VERSION}-node")["manifests"]
