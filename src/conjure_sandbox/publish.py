@@ -502,6 +502,37 @@ def _check_writable(path: Path) -> None:
         )
 
 
+def _version_tags(
+    repository: Repository, tags: Iterable[str], credentials: Credentials | None
+) -> tuple[dict[str, RemoteManifest | None], list[str]]:
+    """What the registry holds under each tag, and the tags it cannot serve (5xx)."""
+    from conjure_sandbox.registry import fetch_manifest
+
+    held: dict[str, RemoteManifest | None] = {}
+    unservable = []
+    for tag in tags:
+        try:
+            held[tag] = fetch_manifest(repository, tag, credentials)
+        except ServerError:
+            unservable.append(tag)
+            held[tag] = None
+    return held, unservable
+
+
+def _interrupted_pushes(
+    tags: Iterable[str],
+    held: Mapping[str, RemoteManifest | None],
+    local_ref: str,
+    image: LocalImage | None,
+) -> list[str]:
+    """The tags holding a lone platform manifest that is the local image's own."""
+    lone = [t for t in tags if (m := held.get(t)) is not None and m.entries is None]
+    if not lone or image is None:
+        return []
+    own = own_manifests(local_ref, image.id)
+    return [t for t in lone if (m := held.get(t)) is not None and m.digest in own]
+
+
 def publish(
     settings: Settings,
     *,
@@ -558,14 +589,7 @@ def publish(
             for t in _tags(version, v, published, edge=edge, maintenance=maintenance).immutable
         }
     )
-    held: dict[str, RemoteManifest | None] = {}
-    unservable = []
-    for t in immutable:
-        try:
-            held[t] = fetch_manifest(repository, t, credentials)
-        except ServerError:
-            unservable.append(t)
-            held[t] = None
+    held, unservable = _version_tags(repository, immutable, credentials)
     content: dict[str, str] = {}
     refs = {v.name: f"{repository.name}:{version}{v.tag_suffix}" for v in selected}
     local = {} if from_digests else local_images(refs.values()) or {}
@@ -582,16 +606,8 @@ def publish(
     else:
         remote = {t: m.digest if m else None for t, m in held.items()}
         for v in selected:
-            image = local.get(refs[v.name])
-            for t in _tags(version, v, published, edge=edge, maintenance=maintenance).immutable:
-                manifest = held.get(t)
-                if (
-                    image
-                    and manifest
-                    and manifest.entries is None
-                    and manifest.digest in own_manifests(refs[v.name], image.id)
-                ):
-                    lone.append(t)
+            tags = _tags(version, v, published, edge=edge, maintenance=maintenance).immutable
+            lone += _interrupted_pushes(tags, held, refs[v.name], local.get(refs[v.name]))
     plan = plan_publish(
         catalogue,
         version=version,
