@@ -21,7 +21,7 @@ from conjure_sandbox import prerequisites, uptodate
 from conjure_sandbox.base import choose_base, remote_exists
 from conjure_sandbox.cabundle import resolve_ca_bundle
 from conjure_sandbox.cache import parse_cache, spec_fields
-from conjure_sandbox.catalogue import load_catalogue, platforms_slug
+from conjure_sandbox.catalogue import job_slug, load_catalogue
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import BuildPlan, BuildTarget, Provenance, plan_build, target_tags
@@ -440,12 +440,18 @@ def raise_if_failed(results: list[BuildResult]) -> None:
 
 def write_digests(plan: BuildPlan, results: list[BuildResult], directory: Path) -> list[Path]:
     """Per variant pushed by digest, a file ``<variant>-<platforms>`` holding ``repo@digest``."""
+    return [
+        write_digest(directory, target.variant.name, target.platforms, target.by_digest, digest)
+        for target, digest in zip(plan.targets, (r.digest for r in results), strict=True)
+        if target.by_digest and digest
+    ]
+
+
+def write_digest(
+    directory: Path, variant: str, platforms: tuple[str, ...], repository: str, digest: str
+) -> Path:
+    """The file the image tests and the merge read: ``repo@digest`` under the job's slug."""
     directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for target, result in zip(plan.targets, results, strict=True):
-        if target.by_digest and result.digest:
-            slug = platforms_slug(target.platforms)
-            path = directory / f"{target.variant.name}-{slug}"
-            path.write_text(f"{target.by_digest}@{result.digest}\n")
-            written.append(path)
-    return written
+    path = directory / job_slug(variant, platforms)
+    path.write_text(f"{repository}@{digest}\n")
+    return path

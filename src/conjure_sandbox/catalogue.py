@@ -22,6 +22,11 @@ def platforms_slug(platforms: tuple[str, ...]) -> str:
     return "+".join(p.replace("/", "-") for p in platforms)
 
 
+def job_slug(variant: str, platforms: tuple[str, ...]) -> str:
+    """``minimal-linux-arm64``: a CI job's name and the digest file ``--digest-dir`` gets."""
+    return f"{variant}-{platforms_slug(platforms)}"
+
+
 @dataclass(frozen=True)
 class Expectations:
     """What a variant's image tests check beyond the shared executor contract."""

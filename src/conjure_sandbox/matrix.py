@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conjure_sandbox.catalogue import Catalogue, platforms_slug
+from conjure_sandbox.catalogue import Catalogue, job_slug
 from conjure_sandbox.errors import SandboxError
 
 # GitHub's hosted runners by platform: arm64 builds run natively, never under QEMU.
@@ -24,7 +24,7 @@ def ci_matrix(catalogue: Catalogue) -> dict[str, list[dict[str, str]]]:
                     "variant": variant.name,
                     "platform": platform,
                     "runner": RUNNERS[platform],
-                    "slug": f"{variant.name}-{platforms_slug((platform,))}",
+                    "slug": job_slug(variant.name, (platform,)),
                 }
             )
     return {"include": include}

@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from conjure_sandbox.catalogue import Catalogue, Variant
+from conjure_sandbox.catalogue import Catalogue
 from conjure_sandbox.config import Settings
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import VERSION_LABEL
@@ -35,7 +35,7 @@ from conjure_sandbox.registry import (
     ServerError,
     credentials_from_env,
 )
-from conjure_sandbox.tags import TagSet, check_newer, edge_tags, parse_version, release_tags
+from conjure_sandbox.tags import TagSet, check_newer, parse_version, tags_for
 from conjure_sandbox.tested import TestedImage, untested_platforms
 from conjure_sandbox.uptodate import LocalImage
 
@@ -149,7 +149,7 @@ def plan_publish(
     for variant in catalogue.select(tuple(variants)):
         if not edge:
             check_newer(parsed, published, variant, maintenance=maintenance)
-        tags = _tags(parsed, variant, published, edge=edge, maintenance=maintenance)
+        tags = tags_for(parsed, variant, published, edge=edge, maintenance=maintenance)
         if from_digests:
             sources = _tested_digests(variant.name, variant.platforms, repository, records, parsed)
             local_ref, identity = "", (content or {}).get(variant.name, "")
@@ -198,14 +198,6 @@ def plan_publish(
             )
         )
     return PublishPlan(parsed, repository, tuple(releases), tuple(overwrites))
-
-
-def _tags(
-    version: str, variant: Variant, published: list[str], *, edge: str, maintenance: bool
-) -> TagSet:
-    if edge:
-        return edge_tags(edge, variant)
-    return release_tags(version, variant, published, maintenance=maintenance)
 
 
 def own_manifests(ref: str, image_id: str) -> frozenset[str]:
@@ -586,7 +578,7 @@ def publish(
         {
             t
             for v in selected
-            for t in _tags(version, v, published, edge=edge, maintenance=maintenance).immutable
+            for t in tags_for(version, v, published, edge=edge, maintenance=maintenance).immutable
         }
     )
     held, unservable = _version_tags(repository, immutable, credentials)
@@ -606,7 +598,7 @@ def publish(
     else:
         remote = {t: m.digest if m else None for t, m in held.items()}
         for v in selected:
-            tags = _tags(version, v, published, edge=edge, maintenance=maintenance).immutable
+            tags = tags_for(version, v, published, edge=edge, maintenance=maintenance).immutable
             lone += _interrupted_pushes(tags, held, refs[v.name], local.get(refs[v.name]))
     plan = plan_publish(
         catalogue,

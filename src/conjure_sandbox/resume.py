@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from conjure_sandbox.catalogue import load_catalogue, platforms_slug
+from conjure_sandbox.build import write_digest
+from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.registry import credentials_from_env, parse_repository, platform_image
-from conjure_sandbox.tags import edge_tags, release_tags
+from conjure_sandbox.tags import tags_for
 from conjure_sandbox.version import package_version
 
 
@@ -33,15 +34,12 @@ def resume(
     """Write the digest file for an already published image, or return None: build it."""
     chosen = load_catalogue(docker_dir()).get(variant)
     repository = parse_repository(settings.image)
-    tags = edge_tags(edge, chosen) if edge else release_tags(package_version(), chosen)
-    tag = tags.immutable[0]
+    tag = tags_for(package_version(), chosen, edge=edge).immutable[0]
     image = platform_image(repository, tag, platform, credentials_from_env())
     if image is None:
         log(f"nothing under {repository.name}:{tag} for {platform} yet: build it")
         return None
-    digest_dir.mkdir(parents=True, exist_ok=True)
-    path = digest_dir / f"{chosen.name}-{platforms_slug((platform,))}"
-    path.write_text(f"{repository.name}@{image}\n")
+    path = write_digest(digest_dir, chosen.name, (platform,), repository.name, image)
     log(
         f"resuming: {repository.name}:{tag} already holds {platform} as {image[:19]}; "
         f"testing and merging that instead of a rebuild ({path})"

@@ -123,6 +123,20 @@ def edge_tags(revision: str, variant: Variant) -> TagSet:
     return TagSet((f"sha-{revision[:7].lower()}{suffix}",), (f"edge{suffix}",))
 
 
+def tags_for(
+    version: str,
+    variant: Variant,
+    published: Iterable[str] = (),
+    *,
+    edge: str = "",
+    maintenance: bool = False,
+) -> TagSet:
+    """A main-branch build's tags when ``edge`` names its commit, else the release's."""
+    if edge:
+        return edge_tags(edge, variant)
+    return release_tags(version, variant, published, maintenance=maintenance)
+
+
 def check_newer(
     version: str, published: Iterable[str], variant: Variant, *, maintenance: bool = False
 ) -> None:
