@@ -7,17 +7,15 @@ in parallel never overwrite one another's cache.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from conjure_sandbox.catalogue import platforms_slug
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.registry import REPOSITORY
 
 DEFAULT_CACHE_DIR = Path("~/.cache/conjure-sandbox/buildx")
-# host[:port]/path, lower case, no tag or digest: the scopes become its tags.
-_REPOSITORY = re.compile(r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$")
 
 
 @dataclass(frozen=True)
@@ -71,7 +69,7 @@ def parse_cache(value: str) -> CacheStore:
         return CacheStore("none")
     if value[0] in "/.~":
         return CacheStore("local", str(Path(value).expanduser()))
-    if not _REPOSITORY.match(value):
+    if not REPOSITORY.match(value):  # no tag: the scopes become its tags
         raise SandboxError(
             f"cache {value!r} (--cache or CONJURE_CACHE) is neither a directory nor a registry "
             "repository",

@@ -35,7 +35,8 @@ _INDEX_TYPES = ", ".join(
         "application/vnd.docker.distribution.manifest.v2+json",
     )
 )
-_REFERENCE = re.compile(r"^(?P<host>[a-z0-9.-]+(?::\d+)?)/(?P<repo>[a-z0-9]+(?:[._/-][a-z0-9]+)*)$")
+# host[:port]/path in lower case, without tag or digest.
+REPOSITORY = re.compile(r"^(?P<host>[a-z0-9.-]+(?::\d+)?)/(?P<repo>[a-z0-9]+(?:[._/-][a-z0-9]+)*)$")
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Repository:
 
 def parse_repository(image: str) -> Repository:
     """``ghcr.io/holsee/conjure-sandbox`` -> Repository; a tag, digest or bare name is refused."""
-    match = _REFERENCE.match(image)
+    match = REPOSITORY.match(image)
     host = match["host"] if match else ""
     if not match or ("." not in host and ":" not in host and host != "localhost"):
         raise SandboxError(

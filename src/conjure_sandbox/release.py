@@ -53,6 +53,11 @@ def next_version(current: str, bump: str | None = None, version: str | None = No
     return str(new)
 
 
+def has_entry(changelog: str, version: str) -> bool:
+    """Whether CHANGELOG.md's text has a ``## <version>`` section."""
+    return f"## {version} " in changelog or changelog.rstrip().endswith(f"## {version}")
+
+
 def changes(pyproject: str, changelog: str, old: str, new: str, today: date) -> tuple[str, str]:
     """pyproject.toml and CHANGELOG.md after the release of ``new``.
 
@@ -66,7 +71,7 @@ def changes(pyproject: str, changelog: str, old: str, new: str, today: date) -> 
         )
     pyproject = pyproject[: found.start(1)] + new + pyproject[found.end(1) :]
     heading = f"## {new} - {today.isoformat()}"
-    if f"## {new} " in changelog or changelog.rstrip().endswith(f"## {new}"):
+    if has_entry(changelog, new):
         raise SandboxError(
             f"{CHANGELOG} already has an entry for {new}", "remove it or pick another version"
         )

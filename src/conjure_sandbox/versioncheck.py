@@ -11,7 +11,6 @@ value from a source of its own. ``check`` is pure and returns the table;
 
 from __future__ import annotations
 
-import re
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -22,6 +21,7 @@ from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import VERSION_LABEL
 from conjure_sandbox.registry import Credentials
+from conjure_sandbox.release import CHANGELOG, has_entry
 from conjure_sandbox.tags import check_newer, parse_version, releases
 from conjure_sandbox.uptodate import local_images
 from conjure_sandbox.version import package_version
@@ -145,12 +145,6 @@ def _installed_version() -> str:
         return ""
 
 
-def _has_changelog_entry(path: Path, version: str) -> bool:
-    if not path.is_file():
-        return False
-    return re.search(rf"^## {re.escape(version)}\b", path.read_text(), re.MULTILINE) is not None
-
-
 def gather(
     catalogue: Catalogue,
     settings: Settings,
@@ -163,6 +157,7 @@ def gather(
     from conjure_sandbox.registry import list_tags, parse_repository
 
     refs = {v.name: f"{settings.image}:{version}{v.tag_suffix}" for v in catalogue}
+    changelog = root / CHANGELOG
     found = (local_images(refs.values()) or {}) if images else {}
     labels = {
         name: found[ref].labels.get(VERSION_LABEL, "") if ref in found else None
@@ -175,7 +170,7 @@ def gather(
         labels=labels,
         published=tuple(list_tags(parse_repository(settings.image), credentials)),
         installed=_installed_version(),
-        changelog_entry=_has_changelog_entry(root / "CHANGELOG.md", version),
+        changelog_entry=changelog.is_file() and has_entry(changelog.read_text(), version),
     )
 
 
