@@ -360,29 +360,22 @@ def _run(step: Callable[[], T], what: str, floating: str = "floating tags were n
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def _platforms(client: DockerClient, ref: str) -> set[str]:
-    """The platforms in the registry's index for ``ref``, attestations aside."""
-    index = client.buildx.imagetools.inspect(ref)
-    return {
-        f"{m.platform.os}/{m.platform.architecture}"
-        for m in index.manifests or ()
-        if m.platform and m.platform.os != "unknown"
-    }
-
-
-def _index_digest(repository: Repository, tag: str, credentials: Credentials | None) -> str:
-    from conjure_sandbox.registry import tag_digest
+def _pushed_index(
+    repository: Repository, tag: str, credentials: Credentials | None
+) -> RemoteManifest:
+    """What the registry now serves under a tag just pushed: its digest and its platforms."""
+    from conjure_sandbox.registry import fetch_manifest
 
     try:
-        digest = tag_digest(repository, tag, credentials)
+        found = fetch_manifest(repository, tag, credentials)
     except SandboxError as error:
         raise SandboxError(f"{error.problem}; floating tags were not moved", _RERUN) from None
-    if digest is None:
+    if found is None:
         raise SandboxError(
             f"{repository.name}:{tag} vanished after it was pushed; floating tags were not moved",
             _RERUN,
         )
-    return digest
+    return found
 
 
 def _repair(
@@ -452,15 +445,15 @@ def execute(
                 log(f"push           {target}")
                 _run(partial(client.image.push, target, quiet=True), f"pushing {target}")
         first = f"{repo}:{r.tags.immutable[0]}"
-        landed = _run(partial(_platforms, client, first), f"inspecting {first}")
-        missing = [p for p in r.platforms if p not in landed]
+        index = _pushed_index(plan.repository, r.tags.immutable[0], credentials)
+        missing = [p for p in r.platforms if p not in index.platforms]
         if missing:
             raise SandboxError(
                 f"{first} lacks {', '.join(missing)} in the registry; floating tags were not moved",
                 "build and test the variant for every platform, then publish again",
             )
-        indexes[r.variant] = _index_digest(plan.repository, r.tags.immutable[0], credentials)
-        log(f"verified       {first} = {indexes[r.variant][:19]}: {', '.join(sorted(landed))}")
+        indexes[r.variant] = index.digest
+        log(f"verified       {first} = {index.digest[:19]}: {', '.join(sorted(index.platforms))}")
     moves = [(r, tag) for r in plan.releases for tag in r.tags.floating]
     for done, (r, tag) in enumerate(moves):
         log(f"move           {repo}:{tag} -> {indexes[r.variant][:19]}")

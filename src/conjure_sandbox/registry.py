@@ -241,6 +241,12 @@ class RemoteManifest:
     # An index's image manifests by platform (os/architecture), attestations left out.
     platforms: Mapping[str, str] = field(default_factory=dict)
 
+    def image_for(self, platform: str) -> str | None:
+        """The image for ``platform`` (``linux/arm64``): an index entry, or this manifest."""
+        if self.entries is None:
+            return self.digest
+        return self.platforms.get("/".join(platform.split("/")[:2]))
+
     @property
     def images(self) -> frozenset[str]:
         """The images behind it: an index's platform images, or the manifest itself."""
@@ -277,11 +283,7 @@ def platform_image(
     ``reference`` is a tag or digest of an index, or of one platform's image.
     """
     found = fetch_manifest(repository, reference, credentials)
-    if found is None:
-        return None
-    if found.entries is None:
-        return found.digest
-    return found.platforms.get("/".join(platform.split("/")[:2]))
+    return found.image_for(platform) if found else None
 
 
 def layer_sizes(
@@ -296,9 +298,10 @@ def layer_sizes(
     holding one for ``platform`` (``linux/amd64``).
     """
     where = f"{repository.name}:{reference}"
-    if fetch_manifest(repository, reference, credentials) is None:
+    found = fetch_manifest(repository, reference, credentials)
+    if found is None:
         raise SandboxError(f"{where} does not exist", "push the image first")
-    image = platform_image(repository, reference, platform, credentials)
+    image = found.image_for(platform)
     if image is None:
         raise SandboxError(f"{where} has no {platform} image", "build that platform too")
     body = _get(repository, f"manifests/{image}", credentials, Accept=_INDEX_TYPES)
@@ -325,9 +328,11 @@ class _Pusher:
     def call(
         self, method: str, url: str, data: bytes | IO[bytes] | None = None, **headers: str
     ) -> tuple[int, Message]:
+        stream = None if data is None or isinstance(data, bytes) else data
+        replayable = stream is None or stream.seekable()  # a retry must send the body again
         for attempt in range(RETRIES + 1):
-            if data is not None and not isinstance(data, bytes) and data.seekable():
-                data.seek(0)
+            if stream is not None and replayable:
+                stream.seek(0)
             request = urllib.request.Request(url, data=data, method=method, headers=headers)
             if self.auth:
                 request.add_header("Authorization", self.auth)
@@ -344,8 +349,7 @@ class _Pusher:
                     return self.call(method, url, data, **headers)
                 if error.code == 404 and method == "HEAD":
                     return 404, error.headers
-                streamed = data is not None and not isinstance(data, bytes) and not data.seekable()
-                if not streamed and retry_after(f"{method} {url}", error.code, attempt):
+                if replayable and retry_after(f"{method} {url}", error.code, attempt):
                     continue
                 raise (ServerError if error.code >= 500 else SandboxError)(
                     f"{method} {url}: HTTP {error.code}", "check the registry and the credentials"
@@ -398,7 +402,7 @@ def push_layout(
                 raise SandboxError(f"{layout}: blob {digest} is missing", "build the image again")
             return handle, member.size
 
-        def upload(descriptor: dict[str, Any]) -> None:
+        def upload(descriptor: dict[str, Any]) -> bytes:
             handle, _ = read(descriptor["digest"])
             body = handle.read()
             document = json.loads(body)
@@ -410,13 +414,13 @@ def push_layout(
                     content, size = read(blob["digest"])
                     pusher.blob(blob["digest"], size, content)
             pusher.manifest(descriptor["digest"], body, descriptor["mediaType"])
+            return body
 
         index_file = tar.extractfile("index.json")
         if index_file is None:
             raise SandboxError(f"{layout} is not an OCI layout", "build with --output type=oci")
         (root,) = json.load(index_file)["manifests"]
-        upload(root)
+        body = upload(root)
         if tag:
-            handle, _ = read(root["digest"])
-            pusher.manifest(tag, handle.read(), root["mediaType"])
+            pusher.manifest(tag, body, root["mediaType"])
     return str(root["digest"])
