@@ -36,7 +36,7 @@ from conjure_sandbox.registry import (
     credentials_from_env,
 )
 from conjure_sandbox.tags import TagSet, check_newer, parse_version, tags_for
-from conjure_sandbox.tested import TestedImage, untested_platforms
+from conjure_sandbox.tested import TestedImage, complete_runs, untested_platforms
 from conjure_sandbox.uptodate import LocalImage
 
 if TYPE_CHECKING:
@@ -273,25 +273,22 @@ def _tested_digests(
     version: str,
 ) -> tuple[str, ...]:
     """One tested ``repo@digest`` per platform, in platform order, from the records."""
-    found: dict[str, set[str]] = {p: set() for p in platforms}
-    partial: dict[str, str] = {}
-    for r in records:
-        if (
+    runs, missing = complete_runs(
+        records,
+        platforms,
+        lambda r: (
             r.variant == variant
             and r.version == version
             and r.ref.startswith(f"{repository.name}@")
-        ):
-            if r.coverage.shortfall():
-                partial[r.platform] = r.coverage.shortfall()
-            else:
-                found.setdefault(r.platform, set()).add(r.ref)
-    missing = {p: partial.get(p, "") for p in platforms if not found[p]}
+        ),
+    )
     if missing:
         raise SandboxError(
             f"no {variant} image in {repository.name} passed its complete image suite on "
             + _found(missing),
             "build it with --by-digest and run its whole image suite with --image <repo@digest>",
         )
+    found = {p: {r.ref for r in runs[p]} for p in platforms}
     several = [p for p in platforms if len(found[p]) > 1]
     if several:
         raise SandboxError(

@@ -11,7 +11,7 @@ a rebuild and never a part of the suite.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -95,18 +95,31 @@ def _read(path: Path) -> TestedImage:
     return image
 
 
+def complete_runs(
+    records: Iterable[TestedImage],
+    platforms: Iterable[str],
+    wanted: Callable[[TestedImage], bool],
+) -> tuple[dict[str, list[TestedImage]], dict[str, str]]:
+    """Per platform, the ``wanted`` records of complete runs; and each platform without one.
+
+    The second maps such a platform to what was found instead: "" for no
+    record, else why the recorded runs fall short (``-m 'contract'``, ...).
+    """
+    platforms = tuple(platforms)
+    found: dict[str, list[TestedImage]] = {p: [] for p in platforms}
+    short: dict[str, list[str]] = {p: [] for p in platforms}
+    for r in records:
+        if r.platform in found and wanted(r):
+            why = r.coverage.shortfall()
+            if why:
+                short[r.platform].append(why)
+            else:
+                found[r.platform].append(r)
+    return found, {p: "; ".join(short[p]) for p in platforms if not found[p]}
+
+
 def untested_platforms(
     records: Iterable[TestedImage], variant: str, image_id: str, platforms: Iterable[str]
 ) -> dict[str, str]:
-    """Each platform of ``platforms`` without a complete passing run on this exact image.
-
-    Maps it to what was found instead: "" for no record, else why the recorded
-    runs fall short (``-m 'contract'``, ``3 skipped``, ...).
-    """
-    mine = [r for r in records if r.variant == variant and r.id == image_id]
-    missing = {}
-    for platform in platforms:
-        runs = [r.coverage.shortfall() for r in mine if r.platform == platform]
-        if "" not in runs:
-            missing[platform] = "; ".join(runs)
-    return missing
+    """Each platform without a complete passing run on this exact image, and what was found."""
+    return complete_runs(records, platforms, lambda r: r.variant == variant and r.id == image_id)[1]
