@@ -39,7 +39,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(5400)]
 
 CATALOGUE = load_catalogue(docker_dir())
 VERSION = package_version()
-BUILT_AS = "127.0.0.1:5002/conjure-test/pub"
+REPO_PATH = "conjure-test/pub"
+BUILT_AS = f"127.0.0.1:5002/{REPO_PATH}"
 BOTH = ("linux/amd64", "linux/arm64")
 KEEP = "conjure-sandbox-test/publish-keep"
 COMPLETE = Coverage(passed=1)
@@ -70,6 +71,15 @@ def _as(image: str, variants: Mapping[str, str]) -> None:
         subprocess.run(
             ["docker", "tag", f"{KEEP}:{name}", f"{image}:{VERSION}{suffix}"], check=True
         )
+
+
+def _staged(host: str, directory: Path, ids: Mapping[str, str]) -> str:
+    """The test repository on ``host``, its version tags named in the engine for the images of
+    ``ids`` (variant -> id), each recorded as tested."""
+    image = f"{host}/{REPO_PATH}"
+    _as(image, ids)
+    _tested(directory, image, ids)
+    return image
 
 
 def _tested(directory: Path, image: str, ids: Mapping[str, str]) -> None:
@@ -175,14 +185,11 @@ def test_a_publish_cut_at_each_point_moves_no_floating_tag_early_and_a_rerun_com
     registry = make_registry(5011)
     proxy = FaultProxy(5111, registry.host, FAULTS[point])
     try:
-        image = f"{proxy.host}/conjure-test/pub"
-        ids = {name: built[name] for name in PAIR}
-        _as(image, ids)
-        _tested(tmp_path / "tested", image, ids)
+        image = _staged(proxy.host, tmp_path / "tested", {name: built[name] for name in PAIR})
         args = ["--variant", PAIR[0], "--variant", PAIR[1]]
         first = _publish(image, tmp_path / "tested", *args)
         assert proxy.fired, f"the fault point {point} was never reached"
-        repository = parse_repository(f"{registry.host}/conjure-test/pub")
+        repository = parse_repository(f"{registry.host}/{REPO_PATH}")
         if not FAULTS[point].down:
             assert first.returncode == 0, first.stdout[-3000:] + first.stderr
             assert "retry 1 of 2" in first.stderr
@@ -207,7 +214,7 @@ def test_a_publish_cut_at_each_point_moves_no_floating_tag_early_and_a_rerun_com
             assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr
             if point == "index-reply-lost":
                 assert f"already there  {image}:{VERSION}-minimal\n" in rerun.stdout
-        holding = _snapshot(f"{registry.host}/conjure-test/pub")
+        holding = _snapshot(f"{registry.host}/{REPO_PATH}")
         for name in PAIR:
             for tag in release_tags(VERSION, CATALOGUE.get(name)).all:
                 assert holding[tag] == built[name], tag
@@ -217,7 +224,7 @@ def test_a_publish_cut_at_each_point_moves_no_floating_tag_early_and_a_rerun_com
 
 def _unservable(registry: Registry, tag: str) -> None:
     """Empty the tag's link in the registry's storage, as a kill mid-write leaves it."""
-    tags = registry.root / "data/docker/registry/v2/repositories/conjure-test/pub/_manifests/tags"
+    tags = registry.root / "data/docker/registry/v2/repositories" / REPO_PATH / "_manifests/tags"
     (tags / tag / "current" / "link").write_text("")
 
 
@@ -231,9 +238,7 @@ def test_a_tag_the_registry_cannot_serve_is_repaired_by_the_rerun(
     rerun uploads the image by digest and writes the tag without reading it.
     """
     registry = make_registry(5012)
-    image = f"{registry.host}/conjure-test/pub"
-    _as(image, {"minimal": built["minimal"]})
-    _tested(tmp_path / "tested", image, {"minimal": built["minimal"]})
+    image = _staged(registry.host, tmp_path / "tested", {"minimal": built["minimal"]})
     docker_push(f"{image}:{VERSION}-minimal")
     _unservable(registry, f"{VERSION}-minimal")
     blocked = subprocess.run(
@@ -256,10 +261,7 @@ def test_credentials_wrong_then_right_and_the_password_never_shows(
 ) -> None:
     password = "pw-7f3a-never-print-me"
     registry = make_registry(5004, users={"maint": password})
-    image = f"{registry.host}/conjure-test/pub"
-    ids = {"minimal": built["minimal"]}
-    _as(image, ids)
-    _tested(tmp_path / "tested", image, ids)
+    image = _staged(registry.host, tmp_path / "tested", {"minimal": built["minimal"]})
     docker_config = Path.home() / ".docker" / "config.json"
     before = docker_config.read_text() if docker_config.exists() else ""
 
@@ -308,9 +310,7 @@ def test_a_version_lower_than_the_latest_release_is_refused(
     built: dict[str, str], make_registry: Callable[..., Registry], tmp_path: Path
 ) -> None:
     registry = make_registry(5005)
-    image = f"{registry.host}/conjure-test/pub"
-    _as(image, {"minimal": built["minimal"]})
-    _tested(tmp_path / "tested", image, {"minimal": built["minimal"]})
+    image = _staged(registry.host, tmp_path / "tested", {"minimal": built["minimal"]})
     newer = f"{image}:9.9.9-minimal"
     subprocess.run(["docker", "tag", f"{image}:{VERSION}-minimal", newer], check=True)
     docker_push(newer)
@@ -362,9 +362,8 @@ def test_a_lone_manifest_of_other_content_under_a_version_tag_is_refused(
 ) -> None:
     """Only the tested image's own platform manifest is taken for an interrupted push of ours."""
     registry = make_registry(5013)
-    image = f"{registry.host}/conjure-test/pub"
-    _as(image, {"minimal": built["minimal"], "node": built["node"]})
-    _tested(tmp_path / "tested", image, {"minimal": built["minimal"]})
+    image = _staged(registry.host, tmp_path / "tested", {"minimal": built["minimal"]})
+    _as(image, {"node": built["node"]})
     docker_push(f"{image}:{VERSION}-node")
     node_amd64 = next(
         m["digest"]
@@ -372,7 +371,7 @@ def test_a_lone_manifest_of_other_content_under_a_version_tag_is_refused(
         if m["platform"]["architecture"] == "amd64"
     )
     # What an interrupted push of node would leave: its amd64 manifest alone under a tag.
-    base = f"http://{registry.host}/v2/conjure-test/pub/manifests"
+    base = f"http://{registry.host}/v2/{REPO_PATH}/manifests"
     oci = "application/vnd.oci.image.manifest.v1+json"
     request = urllib.request.Request(f"{base}/{node_amd64}", headers={"Accept": oci})
     with urllib.request.urlopen(request) as response:
@@ -398,9 +397,7 @@ def test_publish_to_a_token_auth_registry_as_ghcr_works(
     issuer = TokenIssuer(5031, passwords, {"maint"}, tmp_path)
     try:
         registry = make_registry(5030, auth=issuer.registry_auth())
-        image = f"{registry.host}/conjure-test/pub"
-        _as(image, {"minimal": built["minimal"]})
-        _tested(tmp_path / "tested", image, {"minimal": built["minimal"]})
+        image = _staged(registry.host, tmp_path / "tested", {"minimal": built["minimal"]})
         args = ("--variant", "minimal")
 
         def as_user(user: str) -> subprocess.CompletedProcess[str]:
@@ -413,7 +410,7 @@ def test_publish_to_a_token_auth_registry_as_ghcr_works(
         assert "pushing" in _one_line_error(reader)
         maint = as_user("maint")
         assert maint.returncode == 0, maint.stdout[-3000:] + maint.stderr
-        assert "maint:conjure-test/pub:pull,push" in issuer.scopes_granted
+        assert f"maint:{REPO_PATH}:pull,push" in issuer.scopes_granted
 
         credentials = Credentials("maint", passwords["maint"])
         holding = _snapshot(image, credentials)
