@@ -40,13 +40,21 @@ class CacheStore:
             spec = f"type=registry,ref={scope}"
         return spec + (",mode=max" if direction == "to" else "")
 
-    def imports(self, variant: str, platforms: tuple[str, ...]) -> tuple[str, ...]:
-        """Its own scope first, then each single platform's: a missing scope only warns."""
+    def imports(
+        self, variant: str, platforms: tuple[str, ...], every: tuple[str, ...] = ()
+    ) -> tuple[str, ...]:
+        """Its own scope first, then each single platform's, then the scope of ``every``
+        platform the variant is built for when that holds these: a missing scope only warns.
+
+        So a single-platform build (an image test's) starts from a release build's layers.
+        """
         if self.kind == "none":
             return ()
         scopes = [self.scope(variant, platforms)]
         if len(platforms) > 1:
             scopes += [self.scope(variant, (p,)) for p in platforms]
+        if every != platforms and set(platforms) <= set(every):
+            scopes.append(self.scope(variant, every))
         return tuple(self._spec(s, "from") for s in scopes)
 
     def exports(self, variant: str, platforms: tuple[str, ...]) -> tuple[str, ...]:

@@ -233,7 +233,9 @@ def plan_build(
             load=(len(wanted) == 1 and not push and not by_digest) if load is None else load,
             push=push and not by_digest,
             cache=cache,
-            cache_from=cache_store.imports(variant.name, wanted) if cache else (),
+            cache_from=(
+                cache_store.imports(variant.name, wanted, variant.platforms) if cache else ()
+            ),
             cache_to=cache_store.exports(variant.name, wanted),
             provenance="mode=max" if push or by_digest else "",
             sbom=sbom and (push or by_digest),

@@ -62,6 +62,16 @@ def test_a_multi_platform_build_also_imports_each_single_platform_scope() -> Non
     )
 
 
+def test_a_single_platform_build_also_imports_the_scope_of_all_its_platforms() -> None:
+    store = CacheStore("local", "/c")
+    assert store.imports("full", ("linux/arm64",), BOTH) == (
+        "type=local,src=/c/full/linux-arm64",
+        "type=local,src=/c/full/linux-amd64+linux-arm64",
+    )
+    assert store.imports("full", BOTH, BOTH) == store.imports("full", BOTH)
+    assert store.imports("full", ("linux/s390x",), BOTH) == ("type=local,src=/c/full/linux-s390x",)
+
+
 def test_no_store_means_no_import_or_export() -> None:
     assert CacheStore("none").imports("full", BOTH) == ()
     assert CacheStore("none").exports("full", BOTH) == ()
