@@ -64,6 +64,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "runs only for variants that promise these",
     )
     config.addinivalue_line("markers", "contract: the executor contract every variant must pass")
+    config.addinivalue_line(
+        "markers",
+        "arm64: also run by test_images_arm64 under QEMU: what a variant promises is there, "
+        "and each of its tools runs once (native runners run the whole suite)",
+    )
     config.stash[_COVERAGE] = _RunCoverage()
     config.pluginmanager.register(config.stash[_COVERAGE], "conjure-run-coverage")
 

@@ -27,6 +27,7 @@ def _config(image: str) -> dict[str, object]:
     return dict(json.loads(out.stdout))
 
 
+@pytest.mark.arm64
 def test_user_workdir_environment_and_labels(image: str, variant: Variant) -> None:
     config = _config(image)
     assert config["User"] == "1000:1000"
@@ -41,6 +42,7 @@ def test_user_workdir_environment_and_labels(image: str, variant: Variant) -> No
         assert labels[f"org.opencontainers.image.{key}"], key
 
 
+@pytest.mark.arm64
 def test_promised_and_absent_commands(sandbox: Sandbox, variant: Variant) -> None:
     names = variant.expect.commands + variant.expect.absent_commands
     found = sandbox.sh(
@@ -51,6 +53,7 @@ def test_promised_and_absent_commands(sandbox: Sandbox, variant: Variant) -> Non
     assert {c for c in variant.expect.absent_commands if state[c] != "no"} == set()
 
 
+@pytest.mark.arm64
 def test_promised_and_absent_python_modules(sandbox: Sandbox, variant: Variant) -> None:
     names = variant.expect.python_modules + variant.expect.absent_python_modules
     script = (
@@ -63,6 +66,7 @@ def test_promised_and_absent_python_modules(sandbox: Sandbox, variant: Variant) 
     assert [m for m in variant.expect.absent_python_modules if state[m]] == []
 
 
+@pytest.mark.arm64
 @pytest.mark.needs(commands=("node",))
 def test_promised_node_modules_resolve_from_any_directory(
     sandbox: Sandbox, variant: Variant
@@ -77,6 +81,7 @@ def test_promised_node_modules_resolve_from_any_directory(
         assert out.split() == [f"{n}=opt" for n in variant.expect.node_modules], directory
 
 
+@pytest.mark.arm64
 def test_no_caches_no_apt_lists_no_setuid(sandbox: Sandbox) -> None:
     def as_root(command: str) -> str:
         return sandbox.sh(command, user="0")

@@ -179,6 +179,7 @@ print(Image.open("/tmp/plot.png").size)
     assert out.splitlines()[-1] == "(200, 150)"
 
 
+@pytest.mark.arm64
 @pytest.mark.needs(modules=("pyarrow", "pandas", "numpy"))
 def test_pyarrow_round_trips_parquet(sandbox: Sandbox) -> None:
     out = sandbox.python(
