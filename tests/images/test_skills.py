@@ -136,9 +136,9 @@ doc.save("/workspace/tracked.docx")
 
 @pytest.mark.needs(modules=("markitdown", "pptx"))
 def test_markitdown_extracts_a_pptx(sandbox: Sandbox) -> None:
-    # Not in the emulated arm64 session: under this machine's qemu-user 7.2, whose
-    # /proc/cpuinfo is the x86 host's, onnxruntime (magika's, which markitdown imports)
-    # crashes while loading. Native arm64 runners run it.
+    # Not in the emulated arm64 session: under this machine's qemu-user 7.2 onnxruntime
+    # (magika's, which markitdown imports) segfaults while loading, probably because the
+    # /proc/cpuinfo it reads there is the x86 host's. Native arm64 runners run it.
     sandbox.python(MAKE_PPTX)
     markdown = sandbox.sh("cd /workspace && python3 -m markitdown deck.pptx 2>/tmp/md.err")
     for text in ("Roadmap review", "Notes on roadmap review", "Next steps"):
