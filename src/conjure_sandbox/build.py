@@ -25,7 +25,12 @@ from conjure_sandbox.catalogue import job_slug, load_catalogue
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import BuildPlan, BuildTarget, Provenance, plan_build, target_tags
-from conjure_sandbox.registry import credentials_from_env, parse_repository, push_layout
+from conjure_sandbox.registry import (
+    SERVER_ERROR,
+    credentials_from_env,
+    parse_repository,
+    push_layout,
+)
 from conjure_sandbox.tags import parse_version
 from conjure_sandbox.version import package_version
 
@@ -36,7 +41,9 @@ Log = Callable[[str], None]
 FAILURE_TAIL = 15
 # What a build that BuildKit cut off, rather than a failing step, ends with: seen
 # when buildx's session to the engine dropped while exporting layers under
-# heavy QEMU load. Such a build is run once more (every finished step is cached).
+# heavy QEMU load. A registry's 5xx while pushing counts too (Debian's registry
+# answers 500 to a read that meets a write of the same tag). Such a build is run
+# once more (every finished step is cached).
 TRANSIENT_ERRORS = (
     "context canceled",
     "the client connection is closing",
@@ -49,7 +56,7 @@ def is_transient(reason: str) -> bool:
     """Whether a failed build's log tail says BuildKit was cut off, not that a step failed."""
     if "did not complete successfully" in reason:  # a RUN step's own exit status
         return False
-    return any(marker in reason for marker in TRANSIENT_ERRORS)
+    return any(marker in reason for marker in TRANSIENT_ERRORS) or bool(SERVER_ERROR.search(reason))
 
 
 # In buildx's plain progress, Dockerfile steps are the vertices named like

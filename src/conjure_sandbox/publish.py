@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import tarfile
 import tempfile
@@ -29,6 +28,7 @@ from conjure_sandbox.config import Settings
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import VERSION_LABEL
 from conjure_sandbox.registry import (
+    SERVER_ERROR,
     Credentials,
     RemoteManifest,
     Repository,
@@ -333,9 +333,6 @@ _RERUN = "fix the cause and run the same publish again: finished steps are skipp
 
 # How docker reports a registry's 5xx: "unexpected status from HEAD request to
 # http://...: 500 Internal Server Error".
-_SERVER_ERROR = re.compile(r"\b(5\d\d) (Internal Server Error|Bad Gateway|Service Unavailable)\b")
-
-
 def _run(step: Callable[[], T], what: str, floating: str = "floating tags were not moved") -> T:
     """Run one docker step, again on a registry's 5xx (bounded, said on stderr).
 
@@ -350,7 +347,7 @@ def _run(step: Callable[[], T], what: str, floating: str = "floating tags were n
             return step()
         except DockerException as error:
             reason = (str(error.stderr or "").strip().splitlines() or ["no reason given"])[-1]
-            server_error = _SERVER_ERROR.search(reason)
+            server_error = SERVER_ERROR.search(reason)
             if server_error and retry_after(what, int(server_error[1]), attempt):
                 continue
             raise SandboxError(f"{what} failed ({reason}); {floating}", _RERUN) from None

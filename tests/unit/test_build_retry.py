@@ -20,3 +20,12 @@ def test_a_build_cut_off_by_buildkit_is_transient_a_failing_step_is_not() -> Non
     assert is_transient(cut_off)
     assert not is_transient(step_failed)
     assert not is_transient("ERROR: failed to solve: base:latest: not found")
+
+
+def test_a_registry_5xx_while_pushing_is_transient() -> None:
+    pushed = (
+        "#29 ERROR: unexpected status from HEAD request to "
+        "http://127.0.0.1:5000/v2/x/manifests/0-python: 500 Internal Server Error"
+    )
+    assert is_transient(pushed)
+    assert not is_transient(pushed.replace("500 Internal Server Error", "404 Not Found"))
