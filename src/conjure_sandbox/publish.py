@@ -331,8 +331,6 @@ def client_config(
 _RERUN = "fix the cause and run the same publish again: finished steps are skipped"
 
 
-# How docker reports a registry's 5xx: "unexpected status from HEAD request to
-# http://...: 500 Internal Server Error".
 def _run(step: Callable[[], T], what: str, floating: str = "floating tags were not moved") -> T:
     """Run one docker step, again on a registry's 5xx (bounded, said on stderr).
 

@@ -158,7 +158,8 @@ class ServerError(SandboxError):
 # push): each request is tried this many more times, waiting RETRY_DELAY, then twice that.
 RETRIES = 2
 RETRY_DELAY = 0.5
-# Such an answer as docker and buildx print it in their errors.
+# Such an answer as docker and buildx print it: "unexpected status from HEAD request
+# to http://...: 500 Internal Server Error".
 SERVER_ERROR = re.compile(r"\b(5\d\d) (Internal Server Error|Bad Gateway|Service Unavailable)\b")
 
 
