@@ -53,7 +53,8 @@ RETRIES = 1
 
 
 def is_transient(reason: str) -> bool:
-    """Whether a failed build's log tail says BuildKit was cut off, not that a step failed."""
+    """Whether a failed build's log tail says BuildKit was cut off or a registry answered
+    5xx, not that a step failed."""
     if "did not complete successfully" in reason:  # a RUN step's own exit status
         return False
     return any(marker in reason for marker in TRANSIENT_ERRORS) or bool(SERVER_ERROR.search(reason))
@@ -249,7 +250,9 @@ def run_plan(
             if result.ok or not is_transient(reason):
                 break
             last = reason.splitlines()[-1]
-            locked(f"[{target.variant.name}] BuildKit cut the build off ({last}); building again")
+            locked(
+                f"[{target.variant.name}] transient failure, not a step's ({last}); building again"
+            )
             seconds = result.seconds
             result = run_target(client, target, plan.builder, locked, progress)
             result = replace(result, seconds=result.seconds + seconds)

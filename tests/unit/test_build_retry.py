@@ -1,4 +1,5 @@
-"""Which failed builds are run once more: those BuildKit cut off, not failing steps."""
+"""Which failed builds are run once more: those BuildKit cut off or a registry 5xx
+ended, not failing steps."""
 
 from __future__ import annotations
 
