@@ -15,11 +15,15 @@ ENV HOME=/tmp \
 
 # Every variant: the executor runs bash, edits files with python3 -c, and
 # works as uid 1000, whose home is the tmpfs. No setuid/setgid programs:
-# nothing here needs them.
+# nothing here needs them. The account's password-change day is left empty
+# rather than the day of the build (the account has no password).
 RUN --mount=type=bind,from=apt-lists,source=/var/lib/apt/lists,target=/var/lib/apt/lists,rw \
+    --mount=type=bind,source=scrub,target=/usr/local/bin/scrub \
     apt-get install -y --no-install-recommends bash python3 \
     && groupadd --gid 1000 sandbox \
     && useradd --uid 1000 --gid 1000 --no-create-home --home-dir /tmp --shell /bin/bash sandbox \
     && mkdir /workspace \
     && chown sandbox:sandbox /workspace \
-    && find / -xdev -perm /6000 -type f -exec chmod a-s {} +
+    && sed -i -E 's/^(sandbox:[^:]*):[0-9]+:/\1::/' /etc/shadow \
+    && find / -xdev -perm /6000 -type f -exec chmod a-s {} + \
+    && scrub

@@ -4,6 +4,7 @@
 ARG NPM_VERSION=11.21.2
 ARG NPM_SHA512=ec73c0a64f807e53146af4ac78bd4f9ba0a762a3081e4e77c7e2a6ba1aa64c3a8f9233cc8312294cf713aac13dd4428dc3880504957d7e75e249d1a6d435eaf4
 RUN --mount=type=bind,from=apt-lists,source=/var/lib/apt/lists,target=/var/lib/apt/lists,rw \
+    --mount=type=bind,source=scrub,target=/usr/local/bin/scrub \
     --mount=type=secret,id=ca-bundle \
     --mount=type=bind,source=with-ca-bundle,target=/usr/local/bin/with-ca-bundle \
     apt-get install -y --no-install-recommends nodejs \
@@ -17,7 +18,8 @@ RUN --mount=type=bind,from=apt-lists,source=/var/lib/apt/lists,target=/var/lib/a
     && rm /tmp/npm.tgz /tmp/npm.sha512 \
     && ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
     && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx \
-    && find / -xdev -perm /6000 -type f -exec chmod a-s {} +
+    && find / -xdev -perm /6000 -type f -exec chmod a-s {} + \
+    && scrub
 
 # The JavaScript libraries the skills require() (docx, pptxgenjs), from
 # docker/npm/package-lock.json with its integrity hashes, no install scripts.

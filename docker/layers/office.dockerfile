@@ -5,8 +5,11 @@
 # Headless LibreOffice shows neither its clip-art gallery nor the dark and SVG
 # icon sets: they are left out (15 MB compressed); the one icon set it loads
 # at start stays. The fontconfig cache is built here, so a read-only root does
-# not rebuild it on every first use.
+# not rebuild it on every first use; fontconfig trusts it while each font
+# directory keeps the time the cache recorded, so the directories get a fixed
+# one first, older than any SOURCE_DATE_EPOCH the export clamps times to.
 RUN --mount=type=bind,from=apt-lists,source=/var/lib/apt/lists,target=/var/lib/apt/lists,rw \
+    --mount=type=bind,source=scrub,target=/usr/local/bin/scrub \
     mkdir -p /usr/share/man/man1 \
     && apt-get install -y --no-install-recommends \
         default-jre-headless libpango-1.0-0 libpangoft2-1.0-0 python3-venv \
@@ -17,5 +20,7 @@ RUN --mount=type=bind,from=apt-lists,source=/var/lib/apt/lists,target=/var/lib/a
         /usr/share/libreoffice/share/config/images_*_svg.zip \
         /usr/lib/libreoffice/share/config/images_*_dark* \
         /usr/lib/libreoffice/share/config/images_*_svg.zip \
+    && find /usr/share/fonts -type d -exec touch -d @0 {} + \
     && fc-cache -s \
-    && find / -xdev -perm /6000 -type f -exec chmod a-s {} +
+    && find / -xdev -perm /6000 -type f -exec chmod a-s {} + \
+    && scrub

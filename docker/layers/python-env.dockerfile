@@ -7,6 +7,10 @@
 # test suites, pyarrow's C++ headers, its Flight RPC and S3 file system
 # (pyarrow.flight and pyarrow.fs.S3FileSystem do not import), and
 # onnxruntime's model-conversion tools (magika, for markitdown, only infers).
+# Bytecode is compiled once everything sits at its final path, keyed by the
+# source's hash instead of its time: a timestamped .pyc differs from build to
+# build, and pip's own records the random directory it unpacked into. The hash
+# is not checked at import: the root is read-only, so sources cannot change.
 FROM --platform=$BUILDPLATFORM ${BASE} AS python-env
 ARG DEBIAN_FRONTEND=noninteractive
 ARG TARGETARCH
@@ -26,16 +30,16 @@ RUN --mount=type=secret,id=ca-bundle \
     done \
     && python3 -m venv /opt/venv \
     && site=$(/opt/venv/bin/python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
-    && with-ca-bundle /opt/venv/bin/pip install --no-cache-dir --require-hashes \
+    && with-ca-bundle /opt/venv/bin/pip install --no-cache-dir --no-compile --require-hashes \
         --only-binary=:all: $platforms --implementation cp \
         --python-version "$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
         --abi "cp$(python3 -c 'import sys; print("%d%d" % sys.version_info[:2])')" \
         --abi abi3 --abi none --target "$site" -r /tmp/requirements.lock \
     && cp /tmp/python/sandbox_startup.py /tmp/python/sandbox-startup.pth "$site/" \
-    && python3 -m compileall -q "$site/sandbox_startup.py" \
     && mv "$site"/bin/* /opt/venv/bin/ \
     && rmdir "$site/bin" \
     && find "$site" -mindepth 2 -depth -type d -name tests -exec rm -rf {} + \
     && rm -rf "$site/pyarrow/include" "$site"/pyarrow/*flight* "$site"/pyarrow/*s3* \
         "$site"/pyarrow/_pyarrow_cpp_tests* "$site"/onnxruntime/tools \
-        "$site"/onnxruntime/transformers "$site"/onnxruntime/quantization
+        "$site"/onnxruntime/transformers "$site"/onnxruntime/quantization \
+    && python3 -m compileall -q -f -j 0 --invalidation-mode unchecked-hash /opt/venv/lib

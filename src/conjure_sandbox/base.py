@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from conjure_sandbox.errors import SandboxError
@@ -59,6 +61,7 @@ SLIM_GLOBS = (
     "var/cache/debconf/*-old",
     "var/lib/dpkg/*-old",
     "var/log/*",
+    "var/cache/ldconfig/aux-cache",
     "tmp/*",
 )
 
@@ -149,11 +152,56 @@ def debootstrap_argv(plan: BasePlan, arch: str, root: Path) -> list[str]:
     ]
 
 
-def tar_argv(plan: BasePlan, root: Path, out: Path) -> list[str]:
-    argv = ["tar", "--numeric-owner", "--xattrs", "--sort=name", "-C", str(root), "-cf", str(out)]
-    if plan.source_date_epoch is not None:
-        argv[1:1] = [f"--mtime=@{plan.source_date_epoch}", "--clamp-mtime"]
-    return [*argv, "."]
+def tar_argv(root: Path, out: Path, epoch: int) -> list[str]:
+    """A tarball that depends on the root's content only: names sorted, times clamped to
+    ``epoch``, and no access or change times (``--xattrs`` writes pax headers that
+    would carry them)."""
+    return [
+        "tar",
+        f"--mtime=@{epoch}",
+        "--clamp-mtime",
+        "--numeric-owner",
+        "--xattrs",
+        "--pax-option=delete=atime,delete=ctime",
+        "--sort=name",
+        "-C",
+        str(root),
+        "-cf",
+        str(out),
+        ".",
+    ]
+
+
+def release_epoch(root: Path) -> int:
+    """The ``Date:`` of the suite's Release file debootstrap fetched into ``root``.
+
+    It names the archive state the root was made from, so two roots made from
+    the same state get the same time stamps, whatever day they were made on.
+    """
+    lists = root / "var/lib/apt/lists"
+    for release in sorted(lists.glob("*_InRelease")) + sorted(lists.glob("*_Release")):
+        for line in release.read_text(errors="replace").splitlines():
+            if line.startswith("Date:"):
+                return int(parsedate_to_datetime(line[5:].strip()).timestamp())
+    raise SandboxError(
+        f"debootstrap left no Release file with a Date in {lists}",
+        "set SOURCE_DATE_EPOCH, or rerun `invoke base --refresh`",
+    )
+
+
+def fix_shadow_days(root: Path, epoch: int) -> None:
+    """Every account's last password change on the day of ``epoch``, not of the build."""
+    shadow = root / "etc/shadow"
+    if not shadow.is_file():
+        return
+    day = str(epoch // 86400)
+    lines = []
+    for line in shadow.read_text().splitlines():
+        fields = line.split(":")
+        if len(fields) > 2 and fields[2]:
+            fields[2] = day
+        lines.append(":".join(fields))
+    shadow.write_text("".join(f"{line}\n" for line in lines))
 
 
 def describe(plan: BasePlan) -> list[str]:
@@ -236,9 +284,11 @@ def make_rootfs(plan: BasePlan, arch: str, log: Callable[[str], None]) -> Path:
     with tempfile.TemporaryDirectory(dir=plan.cache_dir, prefix=f"root-{arch}-") as tmp:
         root = Path(tmp) / "root"
         _run(debootstrap_argv(plan, arch, root), log)
+        epoch = plan.source_date_epoch or release_epoch(root)
         slim_root(root, plan.suite, plan.mirror)
+        fix_shadow_days(root, epoch)
         partial = tarball.with_suffix(".partial")
-        _run(tar_argv(plan, root, partial), log)
+        _run(tar_argv(root, partial, epoch), log)
         partial.replace(tarball)
     log(f"{arch}: {tarball} ({tarball.stat().st_size / 1e6:.0f} MB)")
     return tarball
@@ -257,12 +307,21 @@ def build_base(plan: BasePlan, log: Callable[[str], None]) -> None:
         docker.buildx.build(
             context,
             platforms=list(plan.platforms),
+            # The image's creation time is its roots' newest file: the same roots
+            # give the same image.
+            build_args={"SOURCE_DATE_EPOCH": str(max(map(newest_mtime, tarballs)))},
             tags=[plan.image],
             load=not plan.push,
             push=plan.push,
             progress=False,
         )
     log(f"{plan.image}: {'pushed' if plan.push else 'loaded'}")
+
+
+def newest_mtime(tarball: Path) -> int:
+    """The newest modification time of any member: the epoch a root was clamped to."""
+    with tarfile.open(tarball) as archive:
+        return max((int(member.mtime) for member in archive), default=0)
 
 
 def choose_base(

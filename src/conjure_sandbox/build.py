@@ -6,14 +6,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -24,14 +22,15 @@ from conjure_sandbox.cache import parse_cache, spec_fields
 from conjure_sandbox.catalogue import job_slug, load_catalogue
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.errors import SandboxError
-from conjure_sandbox.plan import BuildPlan, BuildTarget, Provenance, plan_build, target_tags
+from conjure_sandbox.plan import BuildPlan, BuildTarget, plan_build, target_tags
+from conjure_sandbox.provenance import input_paths, read_provenance
 from conjure_sandbox.registry import (
     SERVER_ERROR,
     credentials_from_env,
     parse_repository,
     push_layout,
 )
-from conjure_sandbox.tags import parse_version
+from conjure_sandbox.tags import parse_version, split_tag
 from conjure_sandbox.version import package_version
 
 if TYPE_CHECKING:
@@ -85,35 +84,6 @@ class BuildResult:
         return self.error is None
 
 
-def _git(args: list[str], cwd: Path) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        return None
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
-
-
-def read_provenance(
-    version: str, context: Path, environ: Mapping[str, str] | None = None
-) -> Provenance:
-    """Version, git revision and creation time: SOURCE_DATE_EPOCH, else the commit time.
-
-    Outside git, the newest file of the build ``context`` gives the time. Never
-    the wall clock: the labels, and so the image, stay identical between two
-    builds of the same sources, which is what lets a no-op build say "up to date".
-    """
-    env = os.environ if environ is None else environ
-    revision = _git(["rev-parse", "HEAD"], context) or "unknown"
-    epoch = env.get("SOURCE_DATE_EPOCH") or _git(["log", "-1", "--format=%ct"], context)
-    if not epoch:
-        newest = max((p.stat().st_mtime for p in context.rglob("*") if p.is_file()), default=0)
-        epoch = str(int(newest))
-    stamp = datetime.fromtimestamp(int(epoch), UTC)
-    return Provenance(
-        version=version, revision=revision, created=stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
-    )
-
-
 def count_steps(lines: list[str]) -> tuple[int, int]:
     """(cached, total) Dockerfile steps in a plain-progress build log."""
     steps = {m.group(1) for m in map(_STEP.match, lines) if m}
@@ -156,8 +126,8 @@ def run_target(
             provenance=spec_fields(target.provenance) if target.provenance else None,
             sbom=True if target.sbom else None,
             output=spec_fields(target.output) if target.output else {},
-            load=target.load,
-            push=target.push,
+            load=target.load and not target.layout,
+            push=target.push and not target.layout,
             builder=builder,
             metadata_file=metadata,
             progress="plain",
@@ -182,14 +152,11 @@ def run_target(
     digest = metadata_fields.get("containerimage.digest")
     if target.layout:
         try:
-            digest = push_layout(
-                Path(target.layout), parse_repository(target.by_digest), credentials_from_env()
-            )
+            digest = deliver_layout(client, target, log)
         except SandboxError as error:
             return BuildResult(name, target.platforms, time.monotonic() - started, str(error))
         finally:
             Path(target.layout).unlink(missing_ok=True)
-        log(f"[{name}] uploaded by digest: {target.by_digest}@{digest}")
     # "builder/node/build-id": says which builder really ran it.
     node = "/".join(str(metadata_fields.get("buildx.build.ref", "?")).split("/")[:2])
     log(f"[{name}] built on {node}")
@@ -207,6 +174,38 @@ def run_target(
         total_steps=total,
         sizes=sizes,
     )
+
+
+def deliver_layout(client: DockerClient, target: BuildTarget, log: Log) -> str:
+    """Load the exported layout into the engine or upload it; return the image's digest.
+
+    Loading keeps the layout's digests: the engine's image ID is the index digest.
+    """
+    from python_on_whales.exceptions import DockerException
+
+    name, layout = target.variant.name, Path(target.layout)
+    if target.load:
+        try:
+            client.image.load(layout, quiet=True)
+            for extra in target.tags[1:]:
+                client.image.tag(target.tags[0], extra)
+            return str(client.image.inspect(target.tags[0]).id)
+        except DockerException as error:
+            raise SandboxError(
+                f"loading {layout} into the engine failed: {str(error).strip().splitlines()[-1]}",
+                "check the engine's free space and docker info",
+            ) from None
+    credentials = credentials_from_env()
+    if target.by_digest:
+        digest = push_layout(layout, parse_repository(target.by_digest), credentials)
+        log(f"[{name}] uploaded by digest: {target.by_digest}@{digest}")
+        return digest
+    digest = ""
+    for ref in target.tags:
+        repository, tag = split_tag(ref)
+        digest = push_layout(layout, parse_repository(repository), credentials, tag=tag)
+        log(f"[{name}] pushed {ref}@{digest}")
+    return digest
 
 
 def compressed_sizes(client: DockerClient, ref: str) -> tuple[tuple[str, int], ...]:
@@ -295,7 +294,10 @@ def build_images(
     selected = catalogue.select(variants)
     prerequisites.check_dockerfiles((v.dockerfile for v in selected), catalogue.docker_dir)
     version = str(parse_version(version)) if version is not None else package_version()
-    provenance = read_provenance(version, catalogue.docker_dir)
+    provenances = {
+        v.name: read_provenance(version, catalogue.docker_dir, input_paths(catalogue, v))
+        for v in selected
+    }
     ca_bundle = resolve_ca_bundle(settings.ca_bundle)
     store = parse_cache(settings.cache if cache_store is None else cache_store)
     publishing = push or by_digest
@@ -330,7 +332,7 @@ def build_images(
     plan = plan_build(
         catalogue,
         image=settings.image,
-        provenance=provenance,
+        provenance=provenances,
         base=base_ref,
         variants=variants,
         platforms=wanted,
@@ -361,9 +363,9 @@ def build_images(
         if builder and facts.driver == "docker":
             plan = replace(plan, builder=None, context=builder)
             stale = replace(stale, builder=None, context=builder)
-        if by_digest and facts.driver == "docker":
-            layouts = tempfile.mkdtemp(prefix="conjure-layouts-")
-            plan, stale = (_via_layouts(p, layouts) for p in (plan, stale))
+    if not dry_run:
+        layouts = tempfile.mkdtemp(prefix="conjure-layouts-")
+    plan, stale = (_via_layouts(p, layouts or "<scratch>") for p in (plan, stale))
     built: dict[str, BuildResult] = {}
     try:
         if dry_run:
@@ -387,12 +389,19 @@ PROGRESS = ("plain", "quiet")
 
 
 def _via_layouts(plan: BuildPlan, directory: str) -> BuildPlan:
-    """Pushes by digest as OCI layouts we upload: buildx's docker driver cannot push by digest."""
+    """Every image that is loaded or pushed goes through an OCI layout with its times
+    rewritten to its epoch, which we then load or upload: the image exporter cannot
+    rewrite times (it unpacks), and the docker driver cannot push by digest."""
     targets = tuple(
-        replace(t, layout=str(Path(directory) / f"{t.variant.name}.tar")) if t.by_digest else t
+        replace(t, layout=str(Path(directory) / f"{t.variant.name}.tar"))
+        if t.load or t.push or t.by_digest
+        else t
         for t in plan.targets
     )
-    note = "docker driver: each push by digest is an OCI layout that conjure-sandbox uploads"
+    note = (
+        "each image is exported as an OCI layout with times clamped to its SOURCE_DATE_EPOCH, "
+        "then loaded into the engine or uploaded"
+    )
     return replace(plan, targets=targets, notes=(*plan.notes, note))
 
 

@@ -16,21 +16,15 @@ from conjure_sandbox.cache import NO_CACHE_STORE, CacheStore
 from conjure_sandbox.catalogue import Catalogue, Variant
 from conjure_sandbox.dockerfiles import is_layer_file
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.provenance import Provenance
 from conjure_sandbox.tags import version_tag
 from conjure_sandbox.uptodate import INPUTS_LABEL, inputs_digest
 
 SOURCE_URL = "https://github.com/holsee/conjure-sandbox"
 VERSION_LABEL = "org.opencontainers.image.version"
+REVISION_LABEL = "org.opencontainers.image.revision"
+CREATED_LABEL = "org.opencontainers.image.created"
 LICENSE = "MIT"
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """Where an image comes from: version, git revision, creation time (RFC 3339)."""
-
-    version: str
-    revision: str
-    created: str
 
 
 @dataclass(frozen=True)
@@ -54,18 +48,24 @@ class BuildTarget:
     sbom: bool = False
     # Push untagged, by digest, into this repository (CI's per-platform jobs).
     by_digest: str = ""
-    # Where a builder without push-by-digest (the docker driver) writes an OCI
-    # layout that conjure-sandbox then uploads by digest itself.
+    # SOURCE_DATE_EPOCH: every file time, the config's creation time and the
+    # history are clamped to it when the image is exported.
+    epoch: int = 0
+    # The OCI layout (a tarball) the image is exported to, with times rewritten
+    # to the epoch; conjure-sandbox then loads it into the engine or uploads it.
+    # Neither --load nor --push can rewrite times: both unpack the image.
     layout: str = ""
 
     @property
     def output(self) -> str:
-        """The ``--output`` of a push by digest, else empty (``--load``/``--push`` say it)."""
-        if self.layout:
-            return f"type=oci,dest={self.layout}"
-        if not self.by_digest:
+        """The ``--output`` of an export to a layout, else empty (``--load``/``--push`` say it)."""
+        if not self.layout:
             return ""
-        return f"type=image,name={self.by_digest},push-by-digest=true,name-canonical=true,push=true"
+        name = f",name={self.tags[0]}" if self.load and self.tags else ""
+        return (
+            f"type=oci,dest={self.layout}{name},rewrite-timestamp=true,"
+            f"source-date-epoch={self.epoch}"
+        )
 
     @property
     def inputs(self) -> str:
@@ -98,9 +98,9 @@ class BuildTarget:
             argv += ["--output", self.output]
         if not self.cache:
             argv.append("--no-cache")
-        if self.load:
+        if self.load and not self.layout:
             argv.append("--load")
-        if self.push:
+        if self.push and not self.layout:
             argv.append("--push")
         return [*argv, str(self.context)]
 
@@ -126,6 +126,7 @@ class BuildPlan:
                 else "build cache only"
             )
             lines.append(f"{target.variant.name}: {', '.join(target.platforms)} ({output})")
+            lines.append(f"  epoch      {target.epoch} ({dict(target.labels).get(CREATED_LABEL)})")
             lines.extend(f"  tag        {tag}" for tag in target.tags)
             lines.extend(f"  build-arg  {key}={value}" for key, value in target.build_args)
             lines.extend(f"  cache-from {spec}" for spec in target.cache_from)
@@ -172,8 +173,8 @@ def labels_for(variant: Variant, provenance: Provenance, base: str) -> tuple[tup
         (prefix + "description", variant.description),
         (prefix + "source", SOURCE_URL),
         (VERSION_LABEL, provenance.version),
-        (prefix + "revision", provenance.revision),
-        (prefix + "created", provenance.created),
+        (REVISION_LABEL, provenance.revision),
+        (CREATED_LABEL, provenance.created),
         (prefix + "licenses", LICENSE),
         (prefix + "base.name", base),
     )
@@ -188,7 +189,7 @@ def plan_build(
     catalogue: Catalogue,
     *,
     image: str,
-    provenance: Provenance,
+    provenance: Provenance | Mapping[str, Provenance],
     base: str,
     variants: tuple[str, ...] = (),
     platforms: tuple[str, ...] = (),
@@ -212,7 +213,8 @@ def plan_build(
     ``context_files`` and ``base_id`` feed each image's inputs digest; another
     variant's Dockerfile is not an input, so editing one variant leaves the
     others up to date; nor is a shared layer file, whose text is in the
-    Dockerfiles that use it.
+    Dockerfiles that use it. ``provenance`` is one for every variant, or one
+    per variant name (see ``provenance.input_paths``).
     """
     dockerfiles = {v.dockerfile.name for v in catalogue}
     if load and (push or by_digest):
@@ -222,13 +224,14 @@ def plan_build(
     targets = []
     for variant in catalogue.select(variants):
         wanted = tuple(platforms or variant.platforms)
+        own = provenance if isinstance(provenance, Provenance) else provenance[variant.name]
         target = BuildTarget(
             variant=variant,
             context=catalogue.docker_dir,
             platforms=wanted,
-            tags=() if by_digest else target_tags(variant, image, provenance.version, tag),
+            tags=() if by_digest else target_tags(variant, image, own.version, tag),
             build_args=(("BASE", base),),
-            labels=labels_for(variant, provenance, base),
+            labels=labels_for(variant, own, base),
             secrets=(secret_spec(ca_bundle),) if ca_bundle else (),
             load=(len(wanted) == 1 and not push and not by_digest) if load is None else load,
             push=push and not by_digest,
@@ -240,6 +243,7 @@ def plan_build(
             provenance="mode=max" if push or by_digest else "",
             sbom=sbom and (push or by_digest),
             by_digest=image if by_digest else "",
+            epoch=own.epoch,
         )
         own_files = {
             path: digest

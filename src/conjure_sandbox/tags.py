@@ -53,6 +53,14 @@ class TagSet:
         return self.immutable + self.floating
 
 
+def split_tag(ref: str) -> tuple[str, str]:
+    """``host:port/path:tag`` -> (``host:port/path``, ``tag``); a ref without tag is refused."""
+    repository, _, tag = ref.rpartition(":")
+    if not repository or "/" in tag:
+        raise SandboxError(f"{ref!r} names no tag", "use host[:port]/path:tag")
+    return repository, tag
+
+
 def version_tag(image: str, version: str, variant: Variant) -> str:
     """The immutable tag of one variant at one version, e.g. ``image:0.1.0-minimal``."""
     return f"{image}:{parse_version(version)}{variant.tag_suffix}"

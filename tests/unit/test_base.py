@@ -1,10 +1,23 @@
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
+import tarfile
+import time
 from pathlib import Path
 
 import pytest
 
-from conjure_sandbox.base import choose_base, describe, plan_base, slim_root, tar_argv
+from conjure_sandbox.base import (
+    choose_base,
+    describe,
+    fix_shadow_days,
+    plan_base,
+    release_epoch,
+    slim_root,
+    tar_argv,
+)
 from conjure_sandbox.errors import SandboxError
 
 UPSTREAM, LOCAL = "debian:trixie-slim", "conjure-sandbox/base:trixie-slim"
@@ -81,14 +94,51 @@ def test_plan_names_one_tarball_per_arch_and_rejects_non_linux(tmp_path: Path) -
         plan_base(image="b", platforms=("windows/amd64",), suite="t", mirror="m")
 
 
-def test_tar_clamps_mtimes_to_source_date_epoch(tmp_path: Path) -> None:
-    plan = plan_base(
-        image="b", platforms=("linux/amd64",), suite="t", mirror="m", source_date_epoch=42
+def test_root_tarball_depends_on_content_only(tmp_path: Path) -> None:
+    """Same files, touched again (new change and access times, newer mtimes): same bytes."""
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/os-release").write_text("ID=debian\n")
+    (root / "etc/motd").write_text("hi\n")
+    os.utime(root / "etc/motd", (1000, 1000))
+
+    def tarball(name: str) -> str:
+        subprocess.run(tar_argv(root, tmp_path / name, 5000), check=True)
+        return hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
+
+    first = tarball("a.tar")
+    time.sleep(1.1)
+    (root / "etc/os-release").chmod(0o600)
+    (root / "etc/os-release").chmod(0o644)
+    (root / "etc/os-release").read_text()
+    os.utime(root / "etc/os-release")  # now: later than the epoch, clamped
+    assert tarball("b.tar") == first
+    with tarfile.open(tmp_path / "b.tar") as archive:
+        times = {m.name: m.mtime for m in archive}
+    assert times["./etc/os-release"] == 5000
+    assert times["./etc/motd"] == 1000
+
+
+def test_release_date_is_the_roots_epoch(tmp_path: Path) -> None:
+    lists = tmp_path / "var/lib/apt/lists"
+    lists.mkdir(parents=True)
+    (lists / "deb.debian.org_debian_dists_trixie_InRelease").write_text(
+        "-----BEGIN PGP SIGNED MESSAGE-----\nOrigin: Debian\n"
+        "Date: Sat, 15 Nov 2025 09:12:04 UTC\nSuite: stable\n"
     )
-    argv = tar_argv(plan, tmp_path / "root", tmp_path / "out.tar")
-    assert "--mtime=@42" in argv
-    assert "--clamp-mtime" in argv
-    assert "--numeric-owner" in argv
+    assert release_epoch(tmp_path) == 1763197924
+    (lists / "deb.debian.org_debian_dists_trixie_InRelease").write_text("Origin: Debian\n")
+    with pytest.raises(SandboxError, match="no Release file with a Date"):
+        release_epoch(tmp_path)
+
+
+def test_shadow_days_follow_the_epoch(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/shadow").write_text("root:*:20412:0:99999:7:::\nnobody:*::0:99999:7:::\n")
+    fix_shadow_days(tmp_path, 1763197924)
+    assert (tmp_path / "etc/shadow").read_text() == (
+        "root:*:20407:0:99999:7:::\nnobody:*::0:99999:7:::\n"
+    )
 
 
 def test_slim_root_drops_docs_man_locales_and_host_files(tmp_path: Path) -> None:

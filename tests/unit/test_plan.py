@@ -8,10 +8,11 @@ from conjure_sandbox.cache import CacheStore
 from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.config import docker_dir
 from conjure_sandbox.errors import SandboxError
-from conjure_sandbox.plan import Provenance, plan_build
+from conjure_sandbox.plan import plan_build
+from conjure_sandbox.provenance import Provenance
 
 CATALOGUE = load_catalogue(docker_dir())
-PROVENANCE = Provenance(version="0.1.0", revision="abc123", created="2026-01-01T00:00:00Z")
+PROVENANCE = Provenance(version="0.1.0", revision="abc123", epoch=1767225600)
 
 
 def _plan(**options: object):  # type: ignore[no-untyped-def]
@@ -79,7 +80,7 @@ def test_tag_override_keeps_the_variant_suffix() -> None:
 
 
 def test_build_metadata_cannot_become_a_tag() -> None:
-    bad = Provenance(version="0.1.0+build.7", revision="r", created="c")
+    bad = Provenance(version="0.1.0+build.7", revision="r", epoch=0)
     with pytest.raises(SandboxError, match="build metadata"):
         _plan(provenance=bad)
 

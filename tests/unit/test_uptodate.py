@@ -6,11 +6,12 @@ from pathlib import Path
 from conjure_sandbox.cache import CacheStore
 from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.config import docker_dir
-from conjure_sandbox.plan import BuildTarget, Provenance, plan_build
+from conjure_sandbox.plan import BuildTarget, plan_build
+from conjure_sandbox.provenance import Provenance
 from conjure_sandbox.uptodate import INPUTS_LABEL, LocalImage, context_files, is_current
 
 CATALOGUE = load_catalogue(docker_dir())
-PROVENANCE = Provenance(version="0.1.0", revision="abc", created="2026-01-01T00:00:00Z")
+PROVENANCE = Provenance(version="0.1.0", revision="abc", epoch=1767225600)
 
 
 def _target(cache_dir: Path, **options: object) -> BuildTarget:
