@@ -40,7 +40,8 @@ def _user_errors(step: Callable[[], T]) -> T:
         "progress": "plain (every log line, prefixed by variant) or quiet (start and end only)",
         "by_digest": "push untagged, by digest, into CONJURE_IMAGE (CI's per-platform jobs)",
         "digest_dir": "with --by-digest: write <variant>-<platform> files holding image@digest",
-        "sbom": "attach an SBOM attestation to pushed images (needs Docker Hub's scanner image)",
+        "no_sbom": "no SBOM attestation (default: every loaded or pushed image gets one; "
+        "CONJURE_SBOM=0 says the same)",
         "builder": "a buildx builder other than the default",
         "jobs": "variants to build at once (default 0: all)",
         "ca_bundle": "extra CA bundle (PEM) for pip/npm/curl in RUN steps; 'none' to pass none",
@@ -62,7 +63,7 @@ def build(
     progress: str = "plain",
     by_digest: bool = False,
     digest_dir: str | None = None,
-    sbom: bool = False,
+    no_sbom: bool = False,
     builder: str | None = None,
     ca_bundle: str | None = None,
     jobs: str = "0",
@@ -95,7 +96,7 @@ def build(
             cache_store=cache,
             progress=progress,
             by_digest=by_digest,
-            sbom=sbom,
+            sbom=settings.sbom and not no_sbom,
             builder=builder,
             jobs=parse_jobs(jobs),
             dry_run=dry_run,
@@ -383,6 +384,24 @@ def resume(c: Context, variant: str, platform: str, digest_dir: str, edge: str =
             edge=edge,
         )
     )
+
+
+@task(
+    auto_shortflags=False,
+    help={
+        "version": "the published version (default: the package's)",
+        "ref": "any image reference instead (repo:tag or repo@digest)",
+    },
+)
+def sbom(c: Context, variant: str = "full", version: str | None = None, ref: str = "") -> None:
+    """Summarise a published image's SBOM attestations: packages by type, per platform."""
+    from conjure_sandbox.config import Settings
+    from conjure_sandbox.sbom import describe_published
+
+    for line in _user_errors(
+        lambda: describe_published(Settings.from_env(), variant, version, ref or None)
+    ):
+        print(line)
 
 
 @task

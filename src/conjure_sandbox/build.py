@@ -30,6 +30,7 @@ from conjure_sandbox.registry import (
     parse_repository,
     push_layout,
 )
+from conjure_sandbox.sbom import ensure_generator, generator_ref
 from conjure_sandbox.tags import parse_version, split_tag
 from conjure_sandbox.version import package_version
 
@@ -123,8 +124,8 @@ def run_target(
             cache=target.cache,
             cache_from=[spec_fields(spec) for spec in target.cache_from] or None,
             cache_to=spec_fields(target.cache_to[0]) if target.cache_to else None,
-            provenance=spec_fields(target.provenance) if target.provenance else None,
-            sbom=True if target.sbom else None,
+            provenance=spec_fields(target.provenance) if target.provenance else False,
+            attest={"type": "sbom", "generator": target.sbom} if target.sbom else None,
             output=spec_fields(target.output) if target.output else {},
             load=target.load and not target.layout,
             push=target.push and not target.layout,
@@ -279,12 +280,15 @@ def build_images(
     jobs: int = 0,
     progress: str = "plain",
     by_digest: bool = False,
-    sbom: bool = False,
+    sbom: bool = True,
     dry_run: bool = False,
     client: DockerClient | None = None,
     log: Log = print,
 ) -> tuple[BuildPlan, list[BuildResult]]:
     """Check prerequisites, plan, and build unless ``dry_run`` or nothing changed.
+
+    ``sbom``: every loaded or pushed image gets an SBOM attestation from the
+    generator image (see ``sbom``), built first when the engine lacks it.
 
     A failing variant does not stop the others: failures come back as results.
     """
@@ -346,7 +350,7 @@ def build_images(
         context_files=uptodate.context_files(catalogue.docker_dir),
         base_id=known[base_ref].id if known and base_ref in known else "",
         by_digest=by_digest,
-        sbom=sbom or settings.sbom,
+        sbom=generator_ref(catalogue.docker_dir) if sbom else "",
     )
     current = {
         t.variant.name: known[t.tags[0]].id
@@ -363,6 +367,12 @@ def build_images(
         if builder and facts.driver == "docker":
             plan = replace(plan, builder=None, context=builder)
             stale = replace(stale, builder=None, context=builder)
+        if facts.driver != "docker" and any(t.sbom for t in stale.targets):
+            log(
+                f"note: no SBOM attestations: a {facts.driver}-driver builder cannot run the "
+                "generator image the engine holds (use a docker-driver builder for SBOMs)"
+            )
+            plan, stale = (_without_sbom(p) for p in (plan, stale))
     if not dry_run:
         layouts = tempfile.mkdtemp(prefix="conjure-layouts-")
     plan, stale = (_via_layouts(p, layouts or "<scratch>") for p in (plan, stale))
@@ -372,6 +382,10 @@ def build_images(
             return plan, []
         if stale.targets:
             runner = _default_client(stale.context) if stale.context else engine()
+            if any(t.sbom for t in stale.targets):
+                ensure_generator(
+                    runner, catalogue.docker_dir, base=base_ref, ca_bundle=ca_bundle, log=log
+                )
             built = {r.variant: r for r in run_plan(stale, runner, log, jobs, progress)}
     finally:
         if layouts:
@@ -386,6 +400,10 @@ def build_images(
 
 
 PROGRESS = ("plain", "quiet")
+
+
+def _without_sbom(plan: BuildPlan) -> BuildPlan:
+    return replace(plan, targets=tuple(replace(t, sbom="") for t in plan.targets))
 
 
 def _via_layouts(plan: BuildPlan, directory: str) -> BuildPlan:

@@ -60,8 +60,8 @@ class Settings:
     mirror: str = DEBIAN_MIRROR
     # Build cache between runs: a directory, a registry repository, or "none" (see cache.py).
     cache: str = str(DEFAULT_CACHE_DIR)
-    # Attach SBOM attestations to pushed images (needs Docker Hub's scanner image; CI sets it).
-    sbom: bool = False
+    # SBOM attestations from the generator built here (docker/sbom/) on loaded and pushed images.
+    sbom: bool = True
     # Where the image tests record the exact images that passed (see tested.py).
     tested_dir: str = "~/.cache/conjure-sandbox/tested"
 
@@ -94,6 +94,6 @@ class Settings:
             ca_bundle=env.get("CONJURE_CA_BUNDLE", "auto"),
             mirror=env.get("CONJURE_DEBIAN_MIRROR", DEBIAN_MIRROR),
             cache=env.get("CONJURE_CACHE", str(DEFAULT_CACHE_DIR)),
-            sbom=env.get("CONJURE_SBOM", "").lower() in ("1", "true", "yes"),
+            sbom=env.get("CONJURE_SBOM", "1").lower() not in ("0", "false", "no"),
             tested_dir=env.get("CONJURE_TESTED_DIR", "~/.cache/conjure-sandbox/tested"),
         )

@@ -43,9 +43,11 @@ class BuildTarget:
     cache: bool = True
     cache_from: tuple[str, ...] = ()
     cache_to: tuple[str, ...] = ()
-    # Attached to pushed images only: a loaded image keeps no attestation.
+    # Attached to pushed images only: its build times would make a loaded image's
+    # index differ from build to build.
     provenance: str = ""
-    sbom: bool = False
+    # The SBOM generator image (see sbom.py), or empty for no SBOM attestation.
+    sbom: str = ""
     # Push untagged, by digest, into this repository (CI's per-platform jobs).
     by_digest: str = ""
     # SOURCE_DATE_EPOCH: every file time, the config's creation time and the
@@ -93,7 +95,7 @@ class BuildTarget:
         if self.provenance:
             argv += ["--provenance", self.provenance]
         if self.sbom:
-            argv += ["--sbom", "true"]
+            argv += ["--attest", f"type=sbom,generator={self.sbom}"]
         if self.output:
             argv += ["--output", self.output]
         if not self.cache:
@@ -203,14 +205,15 @@ def plan_build(
     context_files: Mapping[str, str] | None = None,
     base_id: str = "",
     by_digest: bool = False,
-    sbom: bool = False,
+    sbom: str = "",
 ) -> BuildPlan:
     """Settle every variant's platforms, tags, arguments, caches and outputs.
 
     ``platforms`` empty means each variant's catalogue platforms; ``load``
     defaults to true for a single platform when not pushing. ``cache`` false
     ignores every cached step (``--no-cache``) but still exports a fresh cache.
-    ``context_files`` and ``base_id`` feed each image's inputs digest; another
+    ``sbom`` names the SBOM generator image for every image that is loaded or
+    pushed. ``context_files`` and ``base_id`` feed each image's inputs digest; another
     variant's Dockerfile is not an input, so editing one variant leaves the
     others up to date; nor is a shared layer file, whose text is in the
     Dockerfiles that use it. ``provenance`` is one for every variant, or one
@@ -225,6 +228,7 @@ def plan_build(
     for variant in catalogue.select(variants):
         wanted = tuple(platforms or variant.platforms)
         own = provenance if isinstance(provenance, Provenance) else provenance[variant.name]
+        loads = (len(wanted) == 1 and not push and not by_digest) if load is None else load
         target = BuildTarget(
             variant=variant,
             context=catalogue.docker_dir,
@@ -233,7 +237,7 @@ def plan_build(
             build_args=(("BASE", base),),
             labels=labels_for(variant, own, base),
             secrets=(secret_spec(ca_bundle),) if ca_bundle else (),
-            load=(len(wanted) == 1 and not push and not by_digest) if load is None else load,
+            load=loads,
             push=push and not by_digest,
             cache=cache,
             cache_from=(
@@ -241,7 +245,7 @@ def plan_build(
             ),
             cache_to=cache_store.exports(variant.name, wanted),
             provenance="mode=max" if push or by_digest else "",
-            sbom=sbom and (push or by_digest),
+            sbom=sbom if loads or push or by_digest else "",
             by_digest=image if by_digest else "",
             epoch=own.epoch,
         )

@@ -278,6 +278,29 @@ def fetch_manifest(
     )
 
 
+def fetch_document(
+    repository: Repository, reference: str, credentials: Credentials | None = None
+) -> dict[str, Any]:
+    """The parsed manifest or index behind a tag or digest; a one-line error when missing."""
+    body = _get(repository, f"manifests/{reference}", credentials, Accept=_INDEX_TYPES)
+    if body is None:
+        raise SandboxError(f"{repository.name}:{reference} does not exist", "push it first")
+    document: dict[str, Any] = json.loads(body)
+    return document
+
+
+def fetch_blob(
+    repository: Repository, digest: str, credentials: Credentials | None = None
+) -> bytes:
+    """A blob's bytes, checked against its digest."""
+    body = _get(repository, f"blobs/{digest}", credentials)
+    if body is None or "sha256:" + hashlib.sha256(body).hexdigest() != digest:
+        raise SandboxError(
+            f"{repository.name}: blob {digest} is missing or corrupt", "push the image again"
+        )
+    return body
+
+
 def platform_image(
     repository: Repository, reference: str, platform: str, credentials: Credentials | None = None
 ) -> str | None:
