@@ -66,6 +66,15 @@ def check_version(session: nox.Session) -> None:
     session.run("invoke", "check-version", *session.posargs)
 
 
+@nox.session(default=False)
+def verify(session: nox.Session) -> None:
+    """Rebuild a release from its tag without cache and compare it with the registry."""
+    if not session.posargs:
+        session.error("usage: nox -s verify -- VERSION [--variant NAME] [--platform P]")
+    _install(session)
+    session.run("invoke", "verify", *session.posargs)
+
+
 @nox.session
 def integration(session: nox.Session) -> None:
     """Engine, registry, base image and CA-bundle tests against a real dockerd."""

@@ -404,6 +404,38 @@ def sbom(c: Context, variant: str = "full", version: str | None = None, ref: str
         print(line)
 
 
+@task(
+    auto_shortflags=False,
+    iterable=["variant", "platform"],
+    help={
+        "variant": "a variant to verify (repeatable; default: every variant)",
+        "platform": "a platform to rebuild (repeatable; default: every published platform)",
+    },
+)
+def verify(
+    c: Context,
+    version: str,
+    variant: list[str] | None = None,
+    platform: list[str] | None = None,
+) -> None:
+    """Rebuild a release from its git tag without cache and compare it with the registry."""
+    from conjure_sandbox.config import Settings
+    from conjure_sandbox.verify import report
+    from conjure_sandbox.verify import verify as rebuild_and_compare
+
+    results = _user_errors(
+        lambda: rebuild_and_compare(
+            Settings.from_env(),
+            version,
+            variants=tuple(variant or ()),
+            platforms=tuple(platform or ()),
+        )
+    )
+    print("\n".join(report(results)))
+    if not all(r.same for r in results):
+        raise Exit("error: the rebuild differs from what the registry publishes", code=1)
+
+
 @task
 def matrix(c: Context) -> None:
     """Print the CI matrix (variant x platform x runner) from the catalogue as JSON."""

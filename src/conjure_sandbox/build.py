@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import tarfile
 import tempfile
 import threading
 import time
@@ -157,7 +158,8 @@ def run_target(
         except SandboxError as error:
             return BuildResult(name, target.platforms, time.monotonic() - started, str(error))
         finally:
-            Path(target.layout).unlink(missing_ok=True)
+            if target.load or target.push or target.by_digest:
+                Path(target.layout).unlink(missing_ok=True)
     # "builder/node/build-id": says which builder really ran it.
     node = "/".join(str(metadata_fields.get("buildx.build.ref", "?")).split("/")[:2])
     log(f"[{name}] built on {node}")
@@ -185,6 +187,8 @@ def deliver_layout(client: DockerClient, target: BuildTarget, log: Log) -> str:
     from python_on_whales.exceptions import DockerException
 
     name, layout = target.variant.name, Path(target.layout)
+    if not (target.load or target.push or target.by_digest):
+        return layout_root(layout)
     if target.load:
         try:
             client.image.load(layout, quiet=True)
@@ -207,6 +211,16 @@ def deliver_layout(client: DockerClient, target: BuildTarget, log: Log) -> str:
         digest = push_layout(layout, parse_repository(repository), credentials, tag=tag)
         log(f"[{name}] pushed {ref}@{digest}")
     return digest
+
+
+def layout_root(layout: Path) -> str:
+    """The digest of the image or index an OCI layout tarball holds."""
+    with tarfile.open(layout) as archive:
+        index = archive.extractfile("index.json")
+        if index is None:
+            raise SandboxError(f"{layout} is not an OCI layout", "build it again")
+        (root,) = json.load(index)["manifests"]
+    return str(root["digest"])
 
 
 def compressed_sizes(client: DockerClient, ref: str) -> tuple[tuple[str, int], ...]:
@@ -281,6 +295,8 @@ def build_images(
     progress: str = "plain",
     by_digest: bool = False,
     sbom: bool = True,
+    export_dir: Path | None = None,
+    context: Path | None = None,
     dry_run: bool = False,
     client: DockerClient | None = None,
     log: Log = print,
@@ -289,12 +305,15 @@ def build_images(
 
     ``sbom``: every loaded or pushed image gets an SBOM attestation from the
     generator image (see ``sbom``), built first when the engine lacks it.
+    ``export_dir``: no image is loaded or pushed; each stays an OCI layout
+    ``<variant>.tar`` there (``invoke verify``). ``context``: the folder holding
+    the Dockerfiles and the catalogue, if not this checkout's.
 
     A failing variant does not stop the others: failures come back as results.
     """
     if progress not in PROGRESS:
         raise SandboxError(f"unknown --progress {progress!r}", f"use one of {', '.join(PROGRESS)}")
-    catalogue = load_catalogue(docker_dir())
+    catalogue = load_catalogue(context or docker_dir())
     selected = catalogue.select(variants)
     prerequisites.check_dockerfiles((v.dockerfile for v in selected), catalogue.docker_dir)
     version = str(parse_version(version)) if version is not None else package_version()
@@ -305,7 +324,8 @@ def build_images(
     ca_bundle = resolve_ca_bundle(settings.ca_bundle)
     store = parse_cache(settings.cache if cache_store is None else cache_store)
     publishing = push or by_digest
-    wanted = platforms or (() if publishing or load is False else (host_platform(),))
+    every = publishing or load is False or export_dir is not None
+    wanted = platforms or (() if every else (host_platform(),))
     prerequisites.check_platform_names(wanted)
     if jobs < 0:
         raise SandboxError(f"--jobs {jobs}: a count cannot be negative", JOBS_FIX)
@@ -351,6 +371,7 @@ def build_images(
         base_id=known[base_ref].id if known and base_ref in known else "",
         by_digest=by_digest,
         sbom=generator_ref(catalogue.docker_dir) if sbom else "",
+        export=export_dir is not None,
     )
     current = {
         t.variant.name: known[t.tags[0]].id
@@ -373,9 +394,10 @@ def build_images(
                 "generator image the engine holds (use a docker-driver builder for SBOMs)"
             )
             plan, stale = (_without_sbom(p) for p in (plan, stale))
-    if not dry_run:
+    if not dry_run and not export_dir:
         layouts = tempfile.mkdtemp(prefix="conjure-layouts-")
-    plan, stale = (_via_layouts(p, layouts or "<scratch>") for p in (plan, stale))
+    directory = str(export_dir) if export_dir else layouts or "<scratch>"
+    plan, stale = (_via_layouts(p, directory, bool(export_dir)) for p in (plan, stale))
     built: dict[str, BuildResult] = {}
     try:
         if dry_run:
@@ -406,13 +428,14 @@ def _without_sbom(plan: BuildPlan) -> BuildPlan:
     return replace(plan, targets=tuple(replace(t, sbom="") for t in plan.targets))
 
 
-def _via_layouts(plan: BuildPlan, directory: str) -> BuildPlan:
+def _via_layouts(plan: BuildPlan, directory: str, export: bool = False) -> BuildPlan:
     """Every image that is loaded or pushed goes through an OCI layout with its times
     rewritten to its epoch, which we then load or upload: the image exporter cannot
-    rewrite times (it unpacks), and the docker driver cannot push by digest."""
+    rewrite times (it unpacks), and the docker driver cannot push by digest.
+    ``export``: every image stays a layout in ``directory``."""
     targets = tuple(
         replace(t, layout=str(Path(directory) / f"{t.variant.name}.tar"))
-        if t.load or t.push or t.by_digest
+        if export or t.load or t.push or t.by_digest
         else t
         for t in plan.targets
     )

@@ -24,6 +24,7 @@ SOURCE_URL = "https://github.com/holsee/conjure-sandbox"
 VERSION_LABEL = "org.opencontainers.image.version"
 REVISION_LABEL = "org.opencontainers.image.revision"
 CREATED_LABEL = "org.opencontainers.image.created"
+BASE_DIGEST_LABEL = "org.opencontainers.image.base.digest"
 LICENSE = "MIT"
 
 
@@ -63,7 +64,8 @@ class BuildTarget:
         """The ``--output`` of an export to a layout, else empty (``--load``/``--push`` say it)."""
         if not self.layout:
             return ""
-        name = f",name={self.tags[0]}" if self.load and self.tags else ""
+        # The name is the SBOM's subject, and what the engine tags on loading.
+        name = f",name={self.tags[0]}" if self.tags else ""
         return (
             f"type=oci,dest={self.layout}{name},rewrite-timestamp=true,"
             f"source-date-epoch={self.epoch}"
@@ -73,6 +75,18 @@ class BuildTarget:
     def inputs(self) -> str:
         """The digest of what this image is built from (see ``uptodate``)."""
         return dict(self.labels).get(INPUTS_LABEL, "")
+
+    def recipe(self) -> list[str]:
+        """What decides the image's content, and nothing about where it is built, stored or
+        sent (paths, tags, caches, outputs, platforms): so the same sources give the same
+        inputs label, and so the same image, on any machine and in CI's per-platform jobs."""
+        return [
+            self.variant.dockerfile.name,
+            *(f"--build-arg={key}={value}" for key, value in self.build_args),
+            *(f"--label={key}={value}" for key, value in self.labels if key != INPUTS_LABEL),
+            f"--sbom={self.sbom}",
+            f"--epoch={self.epoch}",
+        ]
 
     def buildx_argv(self, builder: str | None = None, context: str | None = None) -> list[str]:
         """The equivalent ``docker buildx build`` command line."""
@@ -166,8 +180,10 @@ class BuildPlan:
         return {"group": {"default": {"targets": list(targets)}}, "target": targets}
 
 
-def labels_for(variant: Variant, provenance: Provenance, base: str) -> tuple[tuple[str, str], ...]:
-    """The OCI annotations every image carries."""
+def labels_for(
+    variant: Variant, provenance: Provenance, base: str, base_id: str = ""
+) -> tuple[tuple[str, str], ...]:
+    """The OCI annotations every image carries; the base's digest when it is known."""
     title = "conjure-sandbox" if variant.default else f"conjure-sandbox-{variant.name}"
     prefix = "org.opencontainers.image."
     return (
@@ -179,6 +195,7 @@ def labels_for(variant: Variant, provenance: Provenance, base: str) -> tuple[tup
         (CREATED_LABEL, provenance.created),
         (prefix + "licenses", LICENSE),
         (prefix + "base.name", base),
+        *(((BASE_DIGEST_LABEL, base_id),) if base_id else ()),
     )
 
 
@@ -206,20 +223,24 @@ def plan_build(
     base_id: str = "",
     by_digest: bool = False,
     sbom: str = "",
+    export: bool = False,
 ) -> BuildPlan:
     """Settle every variant's platforms, tags, arguments, caches and outputs.
 
     ``platforms`` empty means each variant's catalogue platforms; ``load``
     defaults to true for a single platform when not pushing. ``cache`` false
     ignores every cached step (``--no-cache``) but still exports a fresh cache.
-    ``sbom`` names the SBOM generator image for every image that is loaded or
-    pushed. ``context_files`` and ``base_id`` feed each image's inputs digest; another
-    variant's Dockerfile is not an input, so editing one variant leaves the
-    others up to date; nor is a shared layer file, whose text is in the
-    Dockerfiles that use it. ``provenance`` is one for every variant, or one
-    per variant name (see ``provenance.input_paths``).
+    ``sbom`` names the SBOM generator image for every image that is loaded,
+    pushed or ``export``ed (kept as a layout, loaded nowhere). ``context_files``
+    and ``base_id`` feed each image's inputs digest; another variant's
+    Dockerfile is not an input, so editing one variant leaves the others up to
+    date; nor is a shared layer file, whose text is in the Dockerfiles that use
+    it. ``provenance`` is one for every variant, or one per variant name (see
+    ``provenance.input_paths``).
     """
     dockerfiles = {v.dockerfile.name for v in catalogue}
+    if export and (load or push or by_digest):
+        raise SandboxError("an export is neither loaded nor pushed", "drop --load and --push")
     if load and (push or by_digest):
         raise SandboxError("--load and --push exclude each other", "pick one")
     if by_digest and tag:
@@ -228,14 +249,14 @@ def plan_build(
     for variant in catalogue.select(variants):
         wanted = tuple(platforms or variant.platforms)
         own = provenance if isinstance(provenance, Provenance) else provenance[variant.name]
-        loads = (len(wanted) == 1 and not push and not by_digest) if load is None else load
+        loads = (len(wanted) == 1 and not (push or by_digest or export)) if load is None else load
         target = BuildTarget(
             variant=variant,
             context=catalogue.docker_dir,
             platforms=wanted,
             tags=() if by_digest else target_tags(variant, image, own.version, tag),
             build_args=(("BASE", base),),
-            labels=labels_for(variant, own, base),
+            labels=labels_for(variant, own, base, base_id),
             secrets=(secret_spec(ca_bundle),) if ca_bundle else (),
             load=loads,
             push=push and not by_digest,
@@ -245,7 +266,7 @@ def plan_build(
             ),
             cache_to=cache_store.exports(variant.name, wanted),
             provenance="mode=max" if push or by_digest else "",
-            sbom=sbom if loads or push or by_digest else "",
+            sbom=sbom if loads or push or by_digest or export else "",
             by_digest=image if by_digest else "",
             epoch=own.epoch,
         )
@@ -255,6 +276,6 @@ def plan_build(
             if (path not in dockerfiles or path == variant.dockerfile.name)
             and not is_layer_file(path)
         }
-        inputs = inputs_digest(own_files, target.buildx_argv(), base_id)
+        inputs = inputs_digest(own_files, target.recipe(), base_id)
         targets.append(replace(target, labels=(*target.labels, (INPUTS_LABEL, inputs))))
     return BuildPlan(targets=tuple(targets), builder=builder)

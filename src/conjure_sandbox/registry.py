@@ -282,11 +282,23 @@ def fetch_document(
     repository: Repository, reference: str, credentials: Credentials | None = None
 ) -> dict[str, Any]:
     """The parsed manifest or index behind a tag or digest; a one-line error when missing."""
+    document: dict[str, Any] = json.loads(fetch_manifest_bytes(repository, reference, credentials))
+    return document
+
+
+def fetch_manifest_bytes(
+    repository: Repository, reference: str, credentials: Credentials | None = None
+) -> bytes:
+    """The bytes of the manifest or index behind a tag or digest, as the registry serves them."""
     body = _get(repository, f"manifests/{reference}", credentials, Accept=_INDEX_TYPES)
     if body is None:
         raise SandboxError(f"{repository.name}:{reference} does not exist", "push it first")
-    document: dict[str, Any] = json.loads(body)
-    return document
+    if (
+        reference.startswith("sha256:")
+        and "sha256:" + hashlib.sha256(body).hexdigest() != reference
+    ):
+        raise SandboxError(f"{repository.name}: manifest {reference} is corrupt", "push it again")
+    return body
 
 
 def fetch_blob(

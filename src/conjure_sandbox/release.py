@@ -18,7 +18,7 @@ from pathlib import Path
 import semver
 
 from conjure_sandbox.errors import SandboxError
-from conjure_sandbox.tags import parse_version
+from conjure_sandbox.tags import git_tag, parse_version
 
 BUMPS = ("patch", "minor", "major", "prerelease")
 CHANGELOG = "CHANGELOG.md"
@@ -93,7 +93,7 @@ class ReleasePlan:
 
     @property
     def tag(self) -> str:
-        return f"v{self.new}"
+        return git_tag(self.new)
 
     def diff(self) -> list[str]:
         lines: list[str] = []
@@ -124,8 +124,8 @@ def plan_release(
             f"the working tree has uncommitted changes ({dirty.splitlines()[0].strip()} ...)",
             "commit or stash them first",
         )
-    if _git(root, "tag", "--list", f"v{new}").strip():
-        raise SandboxError(f"tag v{new} already exists", "choose another version")
+    if _git(root, "tag", "--list", git_tag(new)).strip():
+        raise SandboxError(f"tag {git_tag(new)} already exists", "choose another version")
     pyproject = (root / "pyproject.toml").read_text()
     log_path = root / CHANGELOG
     changelog = log_path.read_text() if log_path.exists() else "# Changelog\n"

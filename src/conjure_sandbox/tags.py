@@ -53,6 +53,11 @@ class TagSet:
         return self.immutable + self.floating
 
 
+def git_tag(version: str) -> str:
+    """The git tag a release is cut under: ``v`` and the version."""
+    return f"v{parse_version(version)}"
+
+
 def split_tag(ref: str) -> tuple[str, str]:
     """``host:port/path:tag`` -> (``host:port/path``, ``tag``); a ref without tag is refused."""
     repository, _, tag = ref.rpartition(":")

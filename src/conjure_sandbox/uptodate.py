@@ -1,10 +1,11 @@
 """Knowing when nothing changed, so a no-op build answers "up to date" without BuildKit.
 
 Every image carries a label with the digest of what it was built from: the
-build context's files (other variants' Dockerfiles aside), the buildx command
-line (tags, arguments, labels, platforms, cache scopes) and the base image's
-ID. A loaded image that still carries the digest the plan would give it has
-nothing to rebuild.
+build context's files (other variants' Dockerfiles aside), the build's recipe
+(Dockerfile, arguments, labels, SBOM generator, epoch; see
+``BuildTarget.recipe``) and the base image's ID. A loaded single-platform image
+of the right platform that still carries the digest the plan would give it,
+under every tag the plan names, has nothing to rebuild.
 
 The one engine query here is a plain ``docker image inspect``: importing
 python-on-whales costs more (about 0.3 s) than the whole check.
@@ -34,6 +35,7 @@ class LocalImage:
 
     id: str
     labels: Mapping[str, str]
+    platform: str = ""
 
 
 def context_files(context: Path) -> dict[str, str]:
@@ -45,10 +47,10 @@ def context_files(context: Path) -> dict[str, str]:
     }
 
 
-def inputs_digest(files: Mapping[str, str], argv: Iterable[str], base_id: str) -> str:
-    """The digest labelling an image built from these context files, command line and base."""
+def inputs_digest(files: Mapping[str, str], recipe: Iterable[str], base_id: str) -> str:
+    """The digest labelling an image built from these context files, recipe and base."""
     material = json.dumps(
-        {"files": dict(sorted(files.items())), "argv": list(argv), "base": base_id}
+        {"files": dict(sorted(files.items())), "recipe": list(recipe), "base": base_id}
     )
     return "sha256:" + hashlib.sha256(material.encode()).hexdigest()
 
@@ -57,9 +59,14 @@ def is_current(target: BuildTarget, known: Mapping[str, LocalImage]) -> bool:
     """True when a loaded image already carries this target's inputs digest and its cache exists."""
     if target.push or not target.load or not target.cache or not target.inputs:
         return False
+    # The label says nothing of platforms: an image loaded for one cannot stand for two.
+    if len(target.platforms) != 1:
+        return False
     for tag in target.tags:
         image = known.get(tag)
         if image is None or image.labels.get(INPUTS_LABEL) != target.inputs:
+            return False
+        if image.platform and image.platform != target.platforms[0]:
             return False
     return all(exported(spec) for spec in target.cache_to)
 
@@ -90,7 +97,10 @@ def local_images(refs: Iterable[str], docker: str = "docker") -> dict[str, Local
         names = {*(info.get("RepoTags") or ()), *(info.get("RepoDigests") or ())}
         for ref in wanted:
             if _with_tag(ref) in names or ref in names:
-                found.setdefault(ref, LocalImage(id=info.get("Id", ""), labels=labels))
+                platform = f"{info.get('Os', '')}/{info.get('Architecture', '')}"
+                found.setdefault(
+                    ref, LocalImage(id=info.get("Id", ""), labels=labels, platform=platform)
+                )
     return found
 
 

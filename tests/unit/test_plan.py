@@ -127,7 +127,7 @@ def test_pushed_images_get_a_provenance_attestation_loaded_ones_do_not() -> None
     assert "--provenance" not in _plan(variants=("minimal",)).targets[0].buildx_argv()
 
 
-def test_inputs_digest_follows_context_base_and_command_line() -> None:
+def test_inputs_digest_follows_context_base_and_recipe_not_where_the_image_goes() -> None:
     def inputs(**options: object) -> str:
         merged = {"variants": ("minimal",), "platforms": ("linux/amd64",), **options}
         return str(_plan(**merged).targets[0].inputs)
@@ -139,8 +139,19 @@ def test_inputs_digest_follows_context_base_and_command_line() -> None:
     assert first != inputs(context_files={**files, "requirements.lock": "r2"}, base_id="b1")
     assert first != inputs(context_files={**files, "Dockerfile.minimal": "m2"}, base_id="b1")
     assert first != inputs(context_files=files, base_id="b2")
-    assert first != inputs(context_files=files, base_id="b1", tag="other/name:x")
-    assert first != inputs(context_files=files, base_id="b1", platforms=("linux/arm64",))
+    assert first != inputs(context_files=files, base_id="b1", sbom="gen:2")
+    assert first != inputs(context_files=files, base_id="b1", base="other/base:1")
+    later = Provenance(version="0.1.0", revision="abc123", epoch=PROVENANCE.epoch + 1)
+    assert first != inputs(context_files=files, base_id="b1", provenance=later)
+    # Where the image goes and which platform it is for are no inputs: CI's
+    # per-platform pushes by digest and a local build carry the same label.
+    for elsewhere in (
+        {"tag": "other/name:x"},
+        {"platforms": ("linux/arm64",)},
+        {"by_digest": True},
+        {"cache_store": CacheStore("local", "/elsewhere")},
+    ):
+        assert first == inputs(context_files=files, base_id="b1", **elsewhere), elsewhere
     # Another variant's Dockerfile is not an input of this one.
     assert first == inputs(context_files={**files, "Dockerfile.node": "n2"}, base_id="b1")
 

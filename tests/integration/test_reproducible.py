@@ -1,0 +1,251 @@
+"""Reproducible images, against the real engine and the loopback registry.
+
+Two builds without any cache give the same per-platform images and the same
+SBOM; a commit that touches one Dockerfile rebuilds only that variant; and
+``invoke verify`` accepts a release rebuilt from its tag and names the layer
+and files of one that was tampered with.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from conjure_sandbox.build import build_images
+from conjure_sandbox.config import Settings, docker_dir
+from conjure_sandbox.verify import Image, images, report, verify
+from tests.integration.conftest import ROOT, run_invoke
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+LOCAL = replace(Settings.from_env(), base="local")
+
+
+def cold_images(
+    tmp_path: Path, variants: tuple[str, ...], platforms: tuple[str, ...]
+) -> dict[tuple[str, str], Image]:
+    """Build without any cache into OCI layouts; each variant's and platform's image."""
+    layouts = tmp_path / f"layouts-{time.monotonic_ns()}"
+    layouts.mkdir()
+    _, results = build_images(
+        settings=LOCAL,
+        variants=variants,
+        platforms=platforms,
+        cache=False,
+        cache_store="none",
+        export_dir=layouts,
+        progress="quiet",
+    )
+    assert all(r.ok for r in results), [r.error for r in results]
+    found = {}
+    for result in results:
+        with tarfile.open(layouts / f"{result.variant}.tar") as archive:
+
+            def read(digest: str, archive: tarfile.TarFile = archive) -> bytes:
+                handle = archive.extractfile(f"blobs/{digest.replace(':', '/')}")
+                assert handle is not None
+                return handle.read()
+
+            root = json.loads(read(result.digest or ""))
+            for platform, image in images(root, result.digest or "", read).items():
+                found[(result.variant, platform)] = image
+    shutil.rmtree(layouts)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("variants", "platforms"),
+    [
+        (("minimal", "node"), ("linux/amd64", "linux/arm64")),
+        (("full", "python"), ("linux/amd64",)),
+    ],
+    ids=["minimal+node-amd64+arm64", "full+python-amd64"],
+)
+def test_two_cold_builds_give_identical_images_and_sboms(
+    tmp_path: Path, variants: tuple[str, ...], platforms: tuple[str, ...]
+) -> None:
+    first = cold_images(tmp_path, variants, platforms)
+    second = cold_images(tmp_path, variants, platforms)
+    assert set(first) == {(v, p) for v in variants for p in platforms}
+    for key, image in first.items():
+        assert image.sbom, f"{key}: no SBOM attestation"
+        assert second[key].digest == image.digest, key
+        assert second[key].sbom == image.sbom, key
+
+
+def _git(repo: Path, *args: str, date: str = "") -> str:
+    env = {**os.environ, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date} if date else None
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, env=env
+    ).stdout.strip()
+
+
+def _labels(ref: str) -> dict[str, str]:
+    out = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", ref],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(out.stdout))
+
+
+def _rows(stdout: str) -> dict[str, str]:
+    table = stdout[stdout.index("variant    platforms") :].splitlines()[1:]
+    return {line.split()[0]: line for line in table if line and not line.startswith(("-", " "))}
+
+
+def test_a_commit_to_one_dockerfile_rebuilds_that_variant_only(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(docker_dir(), repo / "docker")
+    _git(repo, "init", "-q")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
+    _git(
+        repo,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-qm",
+        "one",
+        date="2026-01-01T00:00:00Z",
+    )
+    first_commit = _git(repo, "rev-parse", "HEAD")
+    tag = "conjure-sandbox-test/commits:0"
+    env = {"CONJURE_BASE": "local", "CONJURE_DOCKER_DIR": str(repo / "docker")}
+    args = ("build", "--all", "--tag", tag, "--progress", "quiet", "--cache", "none")
+
+    built = run_invoke(*args, env=env)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr
+    refs = {
+        "full": tag,
+        "python": f"{tag}-python",
+        "node": f"{tag}-node",
+        "minimal": f"{tag}-minimal",
+    }
+    before = {variant: _labels(ref) for variant, ref in refs.items()}
+    assert {labels["org.opencontainers.image.revision"] for labels in before.values()} == {
+        first_commit
+    }
+
+    dockerfile = repo / "docker" / "Dockerfile.node"
+    dockerfile.write_text(dockerfile.read_text() + "LABEL org.example.edited=yes\n")
+    _git(
+        repo,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-qam",
+        "node only",
+        date="2026-02-01T00:00:00Z",
+    )
+    second_commit = _git(repo, "rev-parse", "HEAD")
+
+    again = run_invoke(*args, env=env)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr
+    rows = _rows(again.stdout)
+    for variant in ("full", "python", "minimal"):
+        assert rows[variant].endswith("up to date"), rows[variant]
+        assert _labels(refs[variant]) == before[variant]
+    assert rows["node"].endswith(" ok"), rows["node"]
+    node = _labels(refs["node"])
+    assert node["org.opencontainers.image.revision"] == second_commit
+    assert node["org.opencontainers.image.created"] == "2026-02-01T00:00:00Z"
+    assert node["org.example.edited"] == "yes"
+
+
+@pytest.mark.registry
+def test_verify_accepts_a_rebuilt_release_and_names_a_tampered_layer(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+    # The clone holds what is committed; the checkout's uncommitted docker/ files, if
+    # any, are what this test should exercise too.
+    shutil.rmtree(repo / "docker")
+    shutil.copytree(docker_dir(), repo / "docker")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
+    _git(
+        repo,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-qm",
+        "release",
+        "--allow-empty",
+        date="2026-03-01T00:00:00Z",
+    )
+    version = "0.1.0"
+    _git(repo, "tag", f"v{version}")
+    image = f"{LOCAL.registry}/conjure-sandbox-test/verify"
+    settings = replace(LOCAL, image=image)
+    # The package is installed from this checkout: point it at the clone's docker/.
+    env = {
+        "CONJURE_BASE": "local",
+        "CONJURE_IMAGE": image,
+        "CONJURE_DOCKER_DIR": str(repo / "docker"),
+    }
+
+    published = run_invoke(
+        *("build", "--variant", "minimal", "--platform", "linux/amd64", "--push"),
+        *("--version", version, "--cache", "none", "--progress", "quiet"),
+        env=env,
+        cwd=repo,
+    )
+    assert published.returncode == 0, published.stdout[-3000:] + published.stderr
+
+    results = verify(
+        settings, version, variants=("minimal",), platforms=("linux/amd64",), repository=repo
+    )
+    lines = report(results)
+    assert [r.same for r in results] == [True], lines
+    assert lines[0].startswith("minimal  linux/amd64  same digest sha256:")
+
+    # Tampering: a different image pushed under the release's tag by hand.
+    ref = f"{image}:{version}-minimal"
+    context = tmp_path / "tamper"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        f"FROM {ref}\nUSER 0\nRUN echo 'not from the sources' > /etc/motd\nUSER 1000:1000\n"
+    )
+    subprocess.run(
+        [
+            "docker",
+            "buildx",
+            "build",
+            "--provenance",
+            "false",
+            "--tag",
+            ref,
+            "--push",
+            str(context),
+        ],
+        capture_output=True,
+        check=True,
+    )
+    tampered = verify(
+        settings, version, variants=("minimal",), platforms=("linux/amd64",), repository=repo
+    )
+    lines = report(tampered)
+    assert [r.same for r in tampered] == [False]
+    assert "DIFFERS" in lines[0]
+    layer = next(line for line in lines if line.strip().startswith("layer "))
+    assert "rebuilt -" in layer  # the extra layer has no counterpart in the rebuild
+    assert "      /etc/motd" in lines
+    cli = run_invoke(
+        "verify", version, "--variant", "minimal", "--platform", "linux/amd64", env=env
+    )
+    assert cli.returncode == 1
+    assert "/etc/motd" in cli.stdout
+    assert cli.stderr.strip() == ("error: the rebuild differs from what the registry publishes")
