@@ -97,7 +97,10 @@ def _build(settings: Settings, variant: str, say: Callable[[str], None]) -> str 
     from conjure_sandbox.build import build_images
 
     try:
-        _, results = build_images(settings=settings, variants=(variant,), progress="quiet", log=say)
+        # No SBOM: the image is for this machine, and its generator would need PyPI.
+        _, results = build_images(
+            settings=settings, variants=(variant,), progress="quiet", sbom=False, log=say
+        )
     except SandboxError as error:
         return str(error)
     failed = [r for r in results if not r.ok]

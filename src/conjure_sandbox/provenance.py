@@ -18,6 +18,7 @@ from pathlib import Path
 
 from conjure_sandbox.catalogue import Catalogue, Variant
 from conjure_sandbox.dockerfiles import LAYERS_DIR
+from conjure_sandbox.errors import SandboxError
 
 DIRTY = "-dirty"
 
@@ -67,6 +68,12 @@ def read_provenance(
     same sources carry the same labels and time stamps.
     """
     env = os.environ if environ is None else environ
+    if _git(["rev-parse", "--is-shallow-repository"], context) == "true":
+        raise SandboxError(
+            f"{context} is in a shallow git clone: which commit last changed each variant's "
+            "inputs is unknown",
+            "fetch the whole history (git fetch --unshallow; actions/checkout: fetch-depth: 0)",
+        )
     last = _git(["log", "-1", "--format=%H %ct", "--", *paths], context)
     revision, commit_time = last.split() if last else ("unknown", "")
     if last and _git(["status", "--porcelain", "--", *paths], context):

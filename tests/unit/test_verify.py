@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+
+from conjure_sandbox.sbom import package_names, package_types
+from conjure_sandbox.verify import Image, compare, differing_files, report
+
+
+def _layer(files: dict[str, bytes], mode: int = 0o644) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as archive:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(content), mode
+            archive.addfile(info, io.BytesIO(content))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def test_differing_files_names_changed_added_removed_and_re_moded_entries() -> None:
+    ours = _layer({"etc/motd": b"hi", "etc/keep": b"same", "usr/gone": b"x"})
+    theirs = _layer({"etc/motd": b"ho", "etc/keep": b"same", "usr/new": b"y"})
+    assert differing_files(ours, theirs) == ("/etc/motd", "/usr/gone", "/usr/new")
+    assert differing_files(ours, ours) == ()
+    assert differing_files(
+        ours, _layer({"etc/motd": b"hi", "etc/keep": b"same", "usr/gone": b"x"}, mode=0o755)
+    ) == ("/etc/keep", "/etc/motd", "/usr/gone")
+
+
+def test_compare_reports_each_differing_layer_by_position_with_its_files() -> None:
+    blobs = {
+        "sha256:base": _layer({"bin/sh": b"sh"}),
+        "sha256:ours": _layer({"etc/motd": b"rebuilt"}),
+        "sha256:theirs": _layer({"etc/motd": b"tampered"}),
+        "sha256:extra": _layer({"root/x": b"x"}),
+    }
+
+    def manifest(*layers: str) -> dict[str, object]:
+        return {
+            "config": {"digest": f"sha256:config-{len(layers)}"},
+            "layers": [{"digest": d} for d in layers],
+        }
+
+    rebuilt = Image("sha256:a", manifest("sha256:base", "sha256:ours"), "sha256:sbom")
+    published = Image(
+        "sha256:b", manifest("sha256:base", "sha256:theirs", "sha256:extra"), "sha256:sbom"
+    )
+    result = compare(
+        "minimal", "linux/amd64", rebuilt, published, blobs.__getitem__, blobs.__getitem__
+    )
+    assert not result.same
+    assert [(d.position, d.files) for d in result.layers] == [
+        (2, ("/etc/motd",)),
+        (3, ("/root/x",)),
+    ]
+    lines = report([result])
+    assert lines[0].startswith("minimal  linux/amd64  DIFFERS")
+    assert "    layer 3: rebuilt -, published sha256:extra; 1 file(s) differ" in lines
+    assert lines[-1].startswith("Provenance attestations are not compared")
+
+    same = compare("minimal", "linux/amd64", rebuilt, rebuilt, blobs.__getitem__, blobs.__getitem__)
+    assert same.same
+    assert not same.layers
+    other_sbom = Image("sha256:a", rebuilt.manifest, "sha256:other")
+    assert not compare(
+        "minimal", "linux/amd64", rebuilt, other_sbom, blobs.__getitem__, blobs.__getitem__
+    ).same
+
+
+def test_sbom_packages_are_counted_by_package_url_type() -> None:
+    def package(name: str, purl: str) -> dict[str, object]:
+        return {
+            "name": name,
+            "externalRefs": [
+                {
+                    "referenceCategory": "PACKAGE-MANAGER",
+                    "referenceType": "purl",
+                    "referenceLocator": purl,
+                }
+            ],
+        }
+
+    document = {
+        "packages": [
+            package("bash", "pkg:deb/debian/bash@5.2?arch=amd64"),
+            package("numpy", "pkg:pypi/numpy@2.1"),
+            package("pip", "pkg:pypi/pip@25"),
+            package("docx", "pkg:npm/docx@9"),
+            {"name": "a file-less thing", "externalRefs": []},
+        ]
+    }
+    assert package_types(document) == {"deb": 1, "pypi": 2, "npm": 1}
+    assert package_names(document, "pypi") == {"numpy", "pip"}
