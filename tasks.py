@@ -320,9 +320,16 @@ def check_version(
         "runs": "timed runs per figure (median)",
         "out": "where to write the report",
         "images": "measure the images instead: first LibreOffice uses, cold imports, sizes",
+        "export": "measure the reproducible export against a plain push instead",
     },
 )
-def bench(c: Context, runs: int = 5, out: str = "docs/benchmarks.md", images: bool = False) -> None:
+def bench(
+    c: Context,
+    runs: int = 5,
+    out: str = "docs/benchmarks.md",
+    images: bool = False,
+    export: bool = False,
+) -> None:
     """Benchmark builds against docker buildx bake (prunes the build cache), or the images."""
     from dataclasses import replace
     from pathlib import Path
@@ -349,6 +356,12 @@ def bench(c: Context, runs: int = 5, out: str = "docs/benchmarks.md", images: bo
     def run() -> None:
         if images:
             run_images()
+            return
+        if export:
+            plan, _ = build_images(settings=settings, dry_run=True, log=lambda _: None)
+            for f in benchmark.export_cost(plan, docker_dir(), settings.registry, Path(out)):
+                print(f"{f.name}: {f.ratio:.2f}x {f.reference_name}")
+            print(f"report: {out}")
             return
         plan, _ = build_images(settings=settings, dry_run=True, log=lambda _: None)
         figures = benchmark.run(plan, docker_dir(), settings.registry, Path(out), runs=runs)

@@ -19,6 +19,8 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.registry import credentials_from_env, parse_repository, push_layout
+from conjure_sandbox.tags import split_tag
 
 # Kept out of the root by dpkg from now on, as in Debian's -slim images.
 DPKG_EXCLUDES = """\
@@ -304,17 +306,30 @@ def build_base(plan: BasePlan, log: Callable[[str], None]) -> None:
             os.link(tarball, Path(context) / f"rootfs-{arch}.tar")
         (Path(context) / "Dockerfile").write_text(DOCKERFILE)
         log(f"building {plan.image} for {', '.join(plan.platforms)}")
+        # The image's creation time is its roots' newest file: the same roots give
+        # the same image. Exported as a layout, then loaded or uploaded, as the
+        # variants are: the digests stay those BuildKit computed.
+        epoch = max(map(newest_mtime, tarballs))
+        layout = Path(context) / "base.oci.tar"
         docker.buildx.build(
             context,
             platforms=list(plan.platforms),
-            # The image's creation time is its roots' newest file: the same roots
-            # give the same image.
-            build_args={"SOURCE_DATE_EPOCH": str(max(map(newest_mtime, tarballs)))},
-            tags=[plan.image],
-            load=not plan.push,
-            push=plan.push,
+            build_args={"SOURCE_DATE_EPOCH": str(epoch)},
+            output={
+                "type": "oci",
+                "dest": str(layout),
+                "name": plan.image,
+                "rewrite-timestamp": "true",
+                "source-date-epoch": str(epoch),
+            },
+            provenance=False,
             progress=False,
         )
+        if plan.push:
+            repository, tag = split_tag(plan.image)
+            push_layout(layout, parse_repository(repository), credentials_from_env(), tag=tag)
+        else:
+            docker.image.load(layout, quiet=True)
     log(f"{plan.image}: {'pushed' if plan.push else 'loaded'}")
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +74,28 @@ def test_push_to_the_loopback_registry_carries_both_platforms() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     ref = f"{settings.registry}/{settings.local_base}"
     assert index_platforms(ref) == {"linux/amd64", "linux/arm64"}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="debootstrap needs root")
+def test_two_fresh_bases_from_the_same_archive_state_are_identical(tmp_path: Path) -> None:
+    """Two ``invoke base --refresh`` runs: the same root tarball, the same image."""
+    image = "conjure-sandbox-test/base-repro:0"
+    results = []
+    for run in ("first", "second"):
+        cache = tmp_path / run
+        result = run_invoke(
+            *("base", "--platform", "linux/amd64", "--refresh"),
+            env={"XDG_CACHE_HOME": str(cache), "CONJURE_LOCAL_BASE": image},
+        )
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+        (tarball,) = (cache / "conjure-sandbox" / "base").glob("rootfs-*-amd64.tar")
+        image_id = subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{.Id}}", image],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        results.append((hashlib.sha256(tarball.read_bytes()).hexdigest(), image_id))
+        time.sleep(2)  # the second root's files are made at a later time
+    assert results[0] == results[1]

@@ -74,3 +74,15 @@ def test_context_files_see_a_one_byte_edit_and_a_new_file(tmp_path: Path) -> Non
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "extra").write_text("")
     assert set(context_files(tmp_path)) == {"Dockerfile", "sub/extra"}
+
+
+def test_the_label_stands_for_one_platform_only(tmp_path: Path) -> None:
+    """The inputs label leaves platforms out (CI builds each alone): the check does not."""
+    target = _target(tmp_path)
+    _write_cache(target)
+    arm = {target.tags[0]: LocalImage("sha256:img", {INPUTS_LABEL: target.inputs}, "linux/arm64")}
+    assert not is_current(target, arm)
+    amd = {target.tags[0]: LocalImage("sha256:img", {INPUTS_LABEL: target.inputs}, "linux/amd64")}
+    assert is_current(target, amd)
+    both = replace(target, platforms=("linux/amd64", "linux/arm64"))
+    assert not is_current(both, amd)
