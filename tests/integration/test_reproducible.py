@@ -21,7 +21,7 @@ import pytest
 
 from conjure_sandbox.build import build_images
 from conjure_sandbox.config import Settings, docker_dir
-from conjure_sandbox.verify import Image, images, report, verify
+from conjure_sandbox.verify import Blob, Image, compare, images, report, verify
 from tests.integration.conftest import ROOT, run_invoke
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -31,8 +31,9 @@ LOCAL = replace(Settings.from_env(), base="local")
 
 def cold_images(
     tmp_path: Path, variants: tuple[str, ...], platforms: tuple[str, ...]
-) -> dict[tuple[str, str], Image]:
-    """Build without any cache into OCI layouts; each variant's and platform's image."""
+) -> dict[tuple[str, str], tuple[Image, Blob]]:
+    """Build without any cache into OCI layouts: each variant's and platform's image, and a
+    reader of its layout's blobs."""
     layouts = tmp_path / f"layouts-{time.monotonic_ns()}"
     layouts.mkdir()
     _, results = build_images(
@@ -47,17 +48,16 @@ def cold_images(
     assert all(r.ok for r in results), [r.error for r in results]
     found = {}
     for result in results:
-        with tarfile.open(layouts / f"{result.variant}.tar") as archive:
+        archive = tarfile.open(layouts / f"{result.variant}.tar")  # noqa: SIM115 (read later)
 
-            def read(digest: str, archive: tarfile.TarFile = archive) -> bytes:
-                handle = archive.extractfile(f"blobs/{digest.replace(':', '/')}")
-                assert handle is not None
-                return handle.read()
+        def read(digest: str, archive: tarfile.TarFile = archive) -> bytes:
+            handle = archive.extractfile(f"blobs/{digest.replace(':', '/')}")
+            assert handle is not None
+            return handle.read()
 
-            root = json.loads(read(result.digest or ""))
-            for platform, image in images(root, result.digest or "", read).items():
-                found[(result.variant, platform)] = image
-    shutil.rmtree(layouts)
+        root = json.loads(read(result.digest or ""))
+        for platform, image in images(root, result.digest or "", read).items():
+            found[(result.variant, platform)] = (image, read)
     return found
 
 
@@ -74,11 +74,15 @@ def test_two_cold_builds_give_identical_images_and_sboms(
 ) -> None:
     first = cold_images(tmp_path, variants, platforms)
     second = cold_images(tmp_path, variants, platforms)
-    assert set(first) == {(v, p) for v in variants for p in platforms}
-    for key, image in first.items():
-        assert image.sbom, f"{key}: no SBOM attestation"
-        assert second[key].digest == image.digest, key
-        assert second[key].sbom == image.sbom, key
+    assert set(first) == set(second) == {(v, p) for v in variants for p in platforms}
+    differences = []
+    for (variant, platform), (image, read) in sorted(first.items()):
+        assert image.sbom, f"{variant} {platform}: no SBOM attestation"
+        again, read_again = second[(variant, platform)]
+        result = compare(variant, platform, again, image, read_again, read)
+        if not result.same:
+            differences.append(result)
+    assert not differences, "\n".join(report(differences))
 
 
 def _git(repo: Path, *args: str, date: str = "") -> str:
