@@ -106,8 +106,8 @@ class BuildTarget:
             argv += ["--cache-from", spec]
         for spec in self.cache_to:
             argv += ["--cache-to", spec]
-        if self.provenance:
-            argv += ["--provenance", self.provenance]
+        # Off unless asked for: buildx would otherwise add one, with the build's times.
+        argv += ["--provenance", self.provenance or "false"]
         if self.sbom:
             argv += ["--attest", f"type=sbom,generator={self.sbom}"]
         if self.output:
