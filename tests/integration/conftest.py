@@ -29,6 +29,12 @@ def run_invoke(
     )
 
 
+def summary_rows(stdout: str) -> dict[str, str]:
+    """``invoke build``'s summary table, row by variant."""
+    table = stdout[stdout.index("variant    platforms") :].splitlines()[1:]
+    return {line.split()[0]: line for line in table if line and not line.startswith(("-", " "))}
+
+
 def raw_manifest(ref: str) -> dict[str, Any]:
     """The manifest or index a registry serves for ``ref``, as JSON."""
     raw = subprocess.run(

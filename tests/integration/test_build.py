@@ -16,7 +16,7 @@ import pytest
 
 from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.config import Settings, docker_dir
-from tests.integration.conftest import ROOT, index_platforms, run_invoke
+from tests.integration.conftest import ROOT, index_platforms, run_invoke, summary_rows
 
 CATALOGUE = load_catalogue(docker_dir())
 
@@ -66,12 +66,6 @@ def test_one_failing_variant_does_not_stop_the_others(tmp_path: Path) -> None:
     assert result.stderr.strip() == "error: build failed for node (fix: see the log tail above)"
 
 
-def _rows(stdout: str) -> dict[str, str]:
-    """The summary table's rows by variant."""
-    table = stdout[stdout.index("variant    platforms") :].splitlines()[1:]
-    return {line.split()[0]: line for line in table if line and not line.startswith(("-", " "))}
-
-
 def _remove(*refs: str) -> None:
     subprocess.run(["docker", "image", "rm", "--force", *refs], capture_output=True, check=False)
 
@@ -90,20 +84,20 @@ def test_unchanged_variants_are_up_to_date_and_an_edit_rebuilds_only_its_variant
 
     first = run_invoke(*args, env=env)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr
-    assert all(row.endswith(" ok") for row in _rows(first.stdout).values())
+    assert all(row.endswith(" ok") for row in summary_rows(first.stdout).values())
     for variant in ("node", "minimal"):
         assert (tmp_path / "cache" / variant / "linux-amd64" / "index.json").is_file()
 
     second = run_invoke(*args, env=env)
     assert second.returncode == 0, second.stderr
-    assert all(row.endswith("up to date") for row in _rows(second.stdout).values())
+    assert all(row.endswith("up to date") for row in summary_rows(second.stdout).values())
     assert "built on" not in second.stdout
 
     dockerfile = fork / "Dockerfile.minimal"
     dockerfile.write_text(dockerfile.read_text() + "# an edit that changes no step\n")
     third = run_invoke(*args, env=env)
     assert third.returncode == 0, third.stderr
-    rows = _rows(third.stdout)
+    rows = summary_rows(third.stdout)
     assert rows["node"].endswith("up to date")
     assert rows["minimal"].endswith(" ok")
     cached, total = rows["minimal"].split()[-2].split("/")
@@ -138,7 +132,7 @@ def test_builder_option_runs_the_plan_on_the_named_builder(second_builder: str) 
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert f"[minimal] built on {second_builder}/{second_builder}" in result.stdout
-    assert _rows(result.stdout)["minimal"].endswith(" ok")
+    assert summary_rows(result.stdout)["minimal"].endswith(" ok")
 
     missing = run_invoke(
         "build",
@@ -163,7 +157,7 @@ def test_push_all_variants_for_two_platforms_gives_one_index_each() -> None:
         env={"CONJURE_BASE": "local"},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    rows = _rows(result.stdout)
+    rows = summary_rows(result.stdout)
     for variant in load_catalogue(docker_dir()):
         platforms = index_platforms(f"{prefix}{variant.tag_suffix}", attestations=True)
         # The provenance attestation rides in the index as an unknown/unknown manifest.

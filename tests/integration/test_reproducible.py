@@ -22,7 +22,7 @@ import pytest
 from conjure_sandbox.build import build_images
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.verify import Blob, Image, compare, images, report, verify
-from tests.integration.conftest import ROOT, run_invoke
+from tests.integration.conftest import ROOT, run_invoke, summary_rows
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -102,28 +102,19 @@ def _labels(ref: str) -> dict[str, str]:
     return dict(json.loads(out.stdout))
 
 
-def _rows(stdout: str) -> dict[str, str]:
-    table = stdout[stdout.index("variant    platforms") :].splitlines()[1:]
-    return {line.split()[0]: line for line in table if line and not line.startswith(("-", " "))}
+def _commit(repo: Path, message: str, date: str) -> str:
+    """Everything in the work tree, committed at ``date``; the new commit's hash."""
+    identity = ("-c", "user.name=t", "-c", "user.email=t@t")
+    _git(repo, *identity, "add", "-A")
+    _git(repo, *identity, "commit", "-qm", message, "--allow-empty", date=date)
+    return _git(repo, "rev-parse", "HEAD")
 
 
 def test_a_commit_to_one_dockerfile_rebuilds_that_variant_only(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(docker_dir(), repo / "docker")
     _git(repo, "init", "-q")
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
-    _git(
-        repo,
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "-qm",
-        "one",
-        date="2026-01-01T00:00:00Z",
-    )
-    first_commit = _git(repo, "rev-parse", "HEAD")
+    first_commit = _commit(repo, "one", "2026-01-01T00:00:00Z")
     tag = "conjure-sandbox-test/commits:0"
     env = {"CONJURE_BASE": "local", "CONJURE_DOCKER_DIR": str(repo / "docker")}
     args = ("build", "--all", "--tag", tag, "--progress", "quiet", "--cache", "none")
@@ -143,22 +134,11 @@ def test_a_commit_to_one_dockerfile_rebuilds_that_variant_only(tmp_path: Path) -
 
     dockerfile = repo / "docker" / "Dockerfile.node"
     dockerfile.write_text(dockerfile.read_text() + "LABEL org.example.edited=yes\n")
-    _git(
-        repo,
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "-qam",
-        "node only",
-        date="2026-02-01T00:00:00Z",
-    )
-    second_commit = _git(repo, "rev-parse", "HEAD")
+    second_commit = _commit(repo, "node only", "2026-02-01T00:00:00Z")
 
     again = run_invoke(*args, env=env)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr
-    rows = _rows(again.stdout)
+    rows = summary_rows(again.stdout)
     for variant in ("full", "python", "minimal"):
         assert rows[variant].endswith("up to date"), rows[variant]
         assert _labels(refs[variant]) == before[variant]
@@ -177,19 +157,7 @@ def test_verify_accepts_a_rebuilt_release_and_names_a_tampered_layer(tmp_path: P
     # any, are what this test should exercise too.
     shutil.rmtree(repo / "docker")
     shutil.copytree(docker_dir(), repo / "docker")
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
-    _git(
-        repo,
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "-qm",
-        "release",
-        "--allow-empty",
-        date="2026-03-01T00:00:00Z",
-    )
+    _commit(repo, "release", "2026-03-01T00:00:00Z")
     version = "0.1.0"
     _git(repo, "tag", f"v{version}")
     image = f"{LOCAL.registry}/conjure-sandbox-test/verify"
