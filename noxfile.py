@@ -10,7 +10,7 @@ import nox
 
 sys.path.insert(0, str(Path(__file__).parent / "src"))
 from conjure_sandbox.catalogue import load_catalogue
-from conjure_sandbox.config import docker_dir
+from conjure_sandbox.config import SBOM_GENERATOR_DIR, docker_dir
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -45,7 +45,8 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
     session.run("invoke", "dockerfiles", "--check")
-    dockerfiles = sorted(str(v.dockerfile) for v in CATALOGUE)
+    generator = docker_dir() / SBOM_GENERATOR_DIR / "Dockerfile"
+    dockerfiles = [*sorted(str(v.dockerfile) for v in CATALOGUE), str(generator)]
     session.run("hadolint", "--config", "docker/hadolint.yaml", *dockerfiles)
     workflows = sorted(str(p) for p in Path(".github/workflows").glob("*.yml"))
     session.run("zizmor", "--offline", *workflows)

@@ -19,6 +19,8 @@ LOCAL_BASE = "conjure-sandbox/base:trixie-slim"
 LOOPBACK_REGISTRY = "127.0.0.1:5000"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 BASE_SUITE = "trixie"
+# The SBOM generator's folder inside docker/ (see sbom.py).
+SBOM_GENERATOR_DIR = "sbom"
 # How the sandbox executor starts a container, plus dropping every capability:
 # the image tests and `invoke bench --images` run the images exactly so.
 EXECUTOR_FLAGS = (

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from conjure_sandbox.cabundle import secret_spec
 from conjure_sandbox.catalogue import load_catalogue
-from conjure_sandbox.config import Settings, docker_dir
+from conjure_sandbox.config import SBOM_GENERATOR_DIR, Settings, docker_dir
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.provenance import read_provenance
 from conjure_sandbox.registry import (
@@ -34,7 +34,7 @@ from conjure_sandbox.version import package_version
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
 
-GENERATOR_DIR = "sbom"
+GENERATOR_DIR = SBOM_GENERATOR_DIR
 GENERATOR_REPOSITORY = "conjure-sandbox/sbom-generator"
 # Files of the build context the generator's Dockerfile reads.
 GENERATOR_INPUTS = (GENERATOR_DIR, "with-ca-bundle")
