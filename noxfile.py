@@ -80,7 +80,14 @@ def verify(session: nox.Session) -> None:
 def integration(session: nox.Session) -> None:
     """Engine, registry, base image and CA-bundle tests against a real dockerd."""
     _install(session)
-    _pytest(session, "tests/integration")
+    _pytest(session, "tests/integration", "-m", "not cold_pairs")
+
+
+@nox.session(default=False)
+def reproducible(session: nox.Session) -> None:
+    """Two cold builds each of minimal+node (amd64, arm64) and full+python (amd64): identical."""
+    _install(session)
+    _pytest(session, "tests/integration/test_reproducible.py", "-m", "cold_pairs", "--timeout=7200")
 
 
 @nox.session
