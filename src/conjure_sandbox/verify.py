@@ -48,7 +48,8 @@ SHOWN_FILES = 8
 
 @dataclass(frozen=True)
 class Image:
-    """One platform's image: manifest digest, the manifest itself and its SBOM layer."""
+    """One platform's image: manifest digest, the manifest itself, and the digest of its
+    SBOM's SPDX document (the attestation's predicate)."""
 
     digest: str
     manifest: Mapping[str, Any]
@@ -100,7 +101,9 @@ def images(
             attestation = json.loads(manifest(entry["digest"]))
             for layer in attestation.get("layers", ()):
                 if (layer.get("annotations") or {}).get("in-toto.io/predicate-type") == SPDX:
-                    sboms[annotations["vnd.docker.reference.digest"]] = layer["digest"]
+                    sboms[annotations["vnd.docker.reference.digest"]] = sbom_digest(
+                        read(layer["digest"])
+                    )
             continue
         described = entry.get("platform") or {}
         name = f"{described.get('os')}/{described.get('architecture')}"
@@ -109,6 +112,17 @@ def images(
         name: Image(image.digest, image.manifest, sboms.get(image.digest))
         for name, image in found.items()
     }
+
+
+def sbom_digest(statement: bytes) -> str:
+    """The digest of an in-toto statement's SPDX document, in canonical JSON.
+
+    Not of the statement: its subject names the image as it was exported (with
+    a tag, or none for CI's pushes by digest), which says nothing of the content.
+    """
+    predicate = json.loads(statement)["predicate"]
+    canonical = json.dumps(predicate, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
 def _platform(config: Mapping[str, Any]) -> str:

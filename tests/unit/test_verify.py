@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import tarfile
 
 from conjure_sandbox.sbom import package_names, package_types
-from conjure_sandbox.verify import Image, compare, differing_files, report
+from conjure_sandbox.verify import Image, compare, differing_files, report, sbom_digest
 
 
 def _layer(files: dict[str, bytes], mode: int = 0o644) -> bytes:
@@ -92,3 +93,23 @@ def test_sbom_packages_are_counted_by_package_url_type() -> None:
     }
     assert package_types(document) == {"deb": 1, "pypi": 2, "npm": 1}
     assert package_names(document, "pypi") == {"numpy", "pip"}
+
+
+def test_the_sbom_compared_is_the_document_not_the_statement_naming_the_image() -> None:
+    document = {"spdxVersion": "SPDX-2.3", "packages": [{"name": "bash"}]}
+
+    def statement(subject: str, predicate: dict[str, object]) -> bytes:
+        return json.dumps(
+            {
+                "_type": "https://in-toto.io/Statement/v0.1",
+                "subject": [{"name": subject}],
+                "predicateType": "https://spdx.dev/Document",
+                "predicate": predicate,
+            }
+        ).encode()
+
+    tagged = sbom_digest(statement("pkg:docker/example/sandbox@0.1.0?platform=linux", document))
+    untagged = sbom_digest(statement("pkg:docker/example/sandbox?platform=linux", document))
+    assert tagged == untagged
+    other = {**document, "packages": [{"name": "dash"}]}
+    assert sbom_digest(statement("pkg:docker/example/sandbox", other)) != tagged
