@@ -262,6 +262,7 @@ def export_cost(
         push=True,
         sbom="",
         provenance="mode=max",
+        layout="",
     )
     reference = bench.run([*plain.buildx_argv()[:-1], "--progress=quiet", str(plain.context)])
     figures = [
