@@ -305,7 +305,7 @@ def verify(
         for result in results:
             layout = Path(layouts) / f"{result.variant}.tar"
             with tarfile.open(layout) as archive:
-                local = _layout_blobs(archive)
+                local = layout_blobs(archive)
                 root_digest = result.digest or ""
                 rebuilt = images(json.loads(local(root_digest)), root_digest, local)
                 remote, found = published[result.variant]
@@ -331,7 +331,9 @@ def _remote_manifests(remote: Repository, credentials: Credentials | None) -> Bl
     return lambda digest: fetch_manifest_bytes(remote, digest, credentials)
 
 
-def _layout_blobs(archive: tarfile.TarFile) -> Blob:
+def layout_blobs(archive: tarfile.TarFile) -> Blob:
+    """A reader of an OCI layout tarball's blobs (manifests included), by digest."""
+
     def read(digest: str) -> bytes:
         handle = archive.extractfile(f"blobs/{digest.replace(':', '/')}")
         if handle is None:

@@ -21,7 +21,7 @@ import pytest
 
 from conjure_sandbox.build import build_images
 from conjure_sandbox.config import Settings, docker_dir
-from conjure_sandbox.verify import Blob, Image, compare, images, report, verify
+from conjure_sandbox.verify import Blob, Image, compare, images, layout_blobs, report, verify
 from tests.integration.conftest import ROOT, run_invoke, summary_rows
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -49,12 +49,7 @@ def cold_images(
     found = {}
     for result in results:
         archive = tarfile.open(layouts / f"{result.variant}.tar")  # noqa: SIM115 (read later)
-
-        def read(digest: str, archive: tarfile.TarFile = archive) -> bytes:
-            handle = archive.extractfile(f"blobs/{digest.replace(':', '/')}")
-            assert handle is not None
-            return handle.read()
-
+        read = layout_blobs(archive)
         root = json.loads(read(result.digest or ""))
         for platform, image in images(root, result.digest or "", read).items():
             found[(result.variant, platform)] = (image, read)
