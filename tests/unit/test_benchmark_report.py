@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conjure_sandbox.benchmark import write_section
+import pytest
+
+from conjure_sandbox.benchmark import upload_host, write_section
+from conjure_sandbox.errors import SandboxError
 
 
 def test_a_section_is_appended_then_replaced_in_place(tmp_path: Path) -> None:
@@ -24,3 +27,13 @@ def test_the_last_section_is_replaced_to_the_end(tmp_path: Path) -> None:
     report.write_text("# Benchmarks\n\n## Builds\n\nb\n\n## Image workloads\n\nold\nlines\n")
     write_section(report, "## Image workloads\n\nnew\n", "Image workloads")
     assert report.read_text() == "# Benchmarks\n\n## Builds\n\nb\n\n## Image workloads\n\nnew\n"
+
+
+def test_the_plain_push_goes_to_another_name_of_the_loopback_registry() -> None:
+    assert upload_host("127.0.0.1:5000") == "localhost:5000"
+    assert upload_host("127.0.0.1:5123") == "localhost:5123"
+
+
+def test_the_export_benchmark_refuses_a_registry_it_cannot_alias() -> None:
+    with pytest.raises(SandboxError, match="loopback registry"):
+        upload_host("ghcr.io")
