@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,29 +118,48 @@ def package_names(document: Mapping[str, Any], kind: str) -> set[str]:
     return names
 
 
+def attested_for(entry: Mapping[str, Any]) -> str | None:
+    """The digest of the image an index entry attests to, or None for an image entry."""
+    annotations = entry.get("annotations") or {}
+    if annotations.get("vnd.docker.reference.type") != ATTESTATION:
+        return None
+    return str(annotations.get("vnd.docker.reference.digest", ""))
+
+
+def sbom_layers(
+    index: Mapping[str, Any], manifest: Callable[[str], Mapping[str, Any]]
+) -> Iterator[tuple[str, str]]:
+    """For each SBOM in an image index: the digest of the image it describes and the
+    digest of the layer holding its in-toto SPDX statement.
+
+    ``manifest`` gives the parsed manifest of a digest (from a registry or a layout).
+    """
+    for entry in index.get("manifests") or ():
+        subject = attested_for(entry)
+        if subject is None:
+            continue
+        for layer in manifest(entry["digest"]).get("layers", ()):
+            if (layer.get("annotations") or {}).get("in-toto.io/predicate-type") == SPDX:
+                yield subject, layer["digest"]
+
+
 def attested_sboms(ref: str, credentials: Credentials | None = None) -> dict[str, dict[str, Any]]:
     """Each platform's SPDX document, from the SBOM attestations of ``repo:tag`` or
     ``repo@digest``."""
     name, reference = _split(ref)
     repository = parse_repository(name)
     index = fetch_document(repository, reference, credentials)
-    manifests = index.get("manifests") or ()
     platforms = {
         m["digest"]: f"{m['platform']['os']}/{m['platform']['architecture']}"
-        for m in manifests
-        if m.get("platform", {}).get("os", "unknown") != "unknown"
+        for m in index.get("manifests") or ()
+        if attested_for(m) is None
     }
     found: dict[str, dict[str, Any]] = {}
-    for entry in manifests:
-        annotations = entry.get("annotations") or {}
-        if annotations.get("vnd.docker.reference.type") != ATTESTATION:
-            continue
-        platform = platforms.get(annotations.get("vnd.docker.reference.digest", ""))
-        attestation = fetch_document(repository, entry["digest"], credentials)
-        for layer in attestation.get("layers", ()):
-            if (layer.get("annotations") or {}).get("in-toto.io/predicate-type") == SPDX:
-                statement = json.loads(fetch_blob(repository, layer["digest"], credentials))
-                found[platform or "unknown"] = statement["predicate"]
+    for subject, layer in sbom_layers(
+        index, lambda digest: fetch_document(repository, digest, credentials)
+    ):
+        statement = json.loads(fetch_blob(repository, layer, credentials))
+        found[platforms.get(subject, "unknown")] = statement["predicate"]
     if not found:
         raise SandboxError(
             f"{ref} carries no SBOM attestation",

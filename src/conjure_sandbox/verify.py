@@ -38,7 +38,7 @@ from conjure_sandbox.registry import (
     fetch_manifest_bytes,
     parse_repository,
 )
-from conjure_sandbox.sbom import ATTESTATION, SPDX
+from conjure_sandbox.sbom import attested_for, sbom_layers
 from conjure_sandbox.tags import git_tag, parse_version, split_tag, version_tag
 
 Log = Callable[[str], None]
@@ -89,29 +89,23 @@ def images(
 
     ``read`` gives a blob's bytes, ``manifest`` a manifest's (the same in a layout).
     """
-    manifest = manifest or read
+    parsed = manifest or read
     if "manifests" not in root:
         platform = _platform(json.loads(read(root["config"]["digest"])))
         return {platform: Image(root_digest, root, None)}
+    sboms = {
+        subject: sbom_digest(read(layer))
+        for subject, layer in sbom_layers(root, lambda digest: json.loads(parsed(digest)))
+    }
     found: dict[str, Image] = {}
-    sboms: dict[str, str] = {}
     for entry in root["manifests"]:
-        annotations = entry.get("annotations") or {}
-        if annotations.get("vnd.docker.reference.type") == ATTESTATION:
-            attestation = json.loads(manifest(entry["digest"]))
-            for layer in attestation.get("layers", ()):
-                if (layer.get("annotations") or {}).get("in-toto.io/predicate-type") == SPDX:
-                    sboms[annotations["vnd.docker.reference.digest"]] = sbom_digest(
-                        read(layer["digest"])
-                    )
+        if attested_for(entry) is not None:
             continue
+        digest = entry["digest"]
         described = entry.get("platform") or {}
         name = f"{described.get('os')}/{described.get('architecture')}"
-        found[name] = Image(entry["digest"], json.loads(manifest(entry["digest"])), None)
-    return {
-        name: Image(image.digest, image.manifest, sboms.get(image.digest))
-        for name, image in found.items()
-    }
+        found[name] = Image(digest, json.loads(parsed(digest)), sboms.get(digest))
+    return found
 
 
 def sbom_digest(statement: bytes) -> str:

@@ -6,7 +6,7 @@ import json
 import tarfile
 
 from conjure_sandbox.sbom import package_names, package_types
-from conjure_sandbox.verify import Image, compare, differing_files, report, sbom_digest
+from conjure_sandbox.verify import Image, compare, differing_files, images, report, sbom_digest
 
 
 def _layer(files: dict[str, bytes], mode: int = 0o644) -> bytes:
@@ -113,3 +113,59 @@ def test_the_sbom_compared_is_the_document_not_the_statement_naming_the_image() 
     assert tagged == untagged
     other = {**document, "packages": [{"name": "dash"}]}
     assert sbom_digest(statement("pkg:docker/example/sandbox", other)) != tagged
+
+
+def test_each_platform_gets_the_sbom_attested_for_its_own_image() -> None:
+    """An index as BuildKit writes it: two images, then one attestation manifest each,
+    listed in the opposite order, so a mix-up of subjects would show."""
+    blobs: dict[str, bytes] = {}
+
+    def put(document: object) -> str:
+        data = json.dumps(document).encode()
+        digest = f"sha256:{len(blobs):064x}"
+        blobs[digest] = data
+        return digest
+
+    def statement(name: str) -> str:
+        return put({"subject": [], "predicate": {"name": name}})
+
+    amd64 = put({"layers": [], "config": {}})
+    arm64 = put({"layers": [{"digest": "sha256:" + "e" * 64}], "config": {}})
+    attestations = {
+        image: put(
+            {
+                "layers": [
+                    {"digest": put({}), "annotations": {"in-toto.io/predicate-type": "other"}},
+                    {
+                        "digest": statement(name),
+                        "annotations": {"in-toto.io/predicate-type": "https://spdx.dev/Document"},
+                    },
+                ]
+            }
+        )
+        for image, name in ((arm64, "arm64"), (amd64, "amd64"))
+    }
+    index = {
+        "manifests": [
+            {"digest": amd64, "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": arm64, "platform": {"os": "linux", "architecture": "arm64"}},
+            *(
+                {
+                    "digest": attestation,
+                    "platform": {"os": "unknown", "architecture": "unknown"},
+                    "annotations": {
+                        "vnd.docker.reference.type": "attestation-manifest",
+                        "vnd.docker.reference.digest": image,
+                    },
+                }
+                for image, attestation in attestations.items()
+            ),
+        ]
+    }
+    found = images(index, "sha256:" + "0" * 64, blobs.__getitem__)
+    assert sorted(found) == ["linux/amd64", "linux/arm64"]
+    for platform, image, name in (("linux/amd64", amd64, "amd64"), ("linux/arm64", arm64, "arm64")):
+        assert found[platform].digest == image
+        assert found[platform].sbom == sbom_digest(
+            json.dumps({"predicate": {"name": name}}).encode()
+        )
