@@ -73,7 +73,10 @@ class Bench:
         seconds = time.monotonic() - started
         if out.returncode != 0:
             tail = "\n".join((out.stdout + out.stderr).splitlines()[-20:])
-            raise RuntimeError(f"{' '.join(argv)} failed:\n{tail}")
+            raise SandboxError(
+                f"{' '.join(argv)} failed:\n{tail}",
+                "fix what the output above names, then run the benchmark again",
+            )
         self.outputs.append(out.stdout)
         self.log(f"  {seconds:7.2f}s  {' '.join(argv[2:] if argv[1:2] == ['-m'] else argv)}")
         return seconds
@@ -196,7 +199,7 @@ def second_engine(scratch: Path, log: Log) -> Iterator[str]:
                 break
             time.sleep(0.2)
         else:
-            raise RuntimeError(f"second dockerd did not start; see {root / 'dockerd.log'}")
+            raise SandboxError("a second dockerd did not start", f"see {root / 'dockerd.log'}")
         log(f"second engine on {socket}")
         yield socket
     finally:

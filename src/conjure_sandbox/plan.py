@@ -154,15 +154,20 @@ class BuildPlan:
         """The same plan as a ``docker buildx bake`` JSON file: the benchmark's reference."""
         targets: dict[str, object] = {}
         for t in self.targets:
+            # Bake loads or pushes as a bake file usually does; only an export-only
+            # target keeps its layout output.
             output = (
-                [t.output]
-                if t.output
-                else ["type=registry"]
+                ["type=registry"]
                 if t.push
                 else ["type=docker"]
                 if t.load
+                else [t.output]
+                if t.output
                 else []
             )
+            attest = [f"type=provenance,{t.provenance}"] if t.provenance else []
+            if t.sbom:
+                attest.append(f"type=sbom,generator={t.sbom}")
             targets[t.variant.name] = {
                 "context": str(t.context),
                 "dockerfile": str(t.variant.dockerfile),
@@ -173,7 +178,7 @@ class BuildPlan:
                 "secret": list(t.secrets),
                 "cache-from": list(t.cache_from),
                 "cache-to": list(t.cache_to),
-                "attest": [f"type=provenance,{t.provenance}"] if t.provenance else [],
+                "attest": attest,
                 "no-cache": not t.cache,
                 "output": output,
             }

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ from conjure_sandbox.cache import CacheStore
 from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.config import docker_dir
 from conjure_sandbox.errors import SandboxError
-from conjure_sandbox.plan import plan_build
+from conjure_sandbox.plan import BuildPlan, plan_build
 from conjure_sandbox.provenance import Provenance
 
 CATALOGUE = load_catalogue(docker_dir())
@@ -168,3 +169,13 @@ def test_bake_definition_mirrors_the_plan() -> None:
     assert minimal["cache-to"] == list(target.cache_to)
     assert minimal["output"] == ["type=docker"]
     assert minimal["dockerfile"] == str(target.variant.dockerfile)
+
+
+def test_bake_loads_what_invoke_build_exports_to_a_layout_and_attests_the_same_sbom() -> None:
+    plan = _plan(platforms=("linux/amd64",), sbom="gen:1")
+    exported = replace(plan.targets[3], layout="/scratch/minimal.tar")
+    bake = BuildPlan((exported,)).bake_definition()
+    minimal = bake["target"]["minimal"]  # type: ignore[index]
+    assert exported.output.startswith("type=oci,dest=/scratch/minimal.tar")
+    assert minimal["output"] == ["type=docker"]
+    assert "type=sbom,generator=gen:1" in minimal["attest"]
