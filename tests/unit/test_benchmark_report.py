@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from conjure_sandbox.benchmark import upload_host, write_section
+from conjure_sandbox.benchmark import Bench, upload_host, write_section
 from conjure_sandbox.errors import SandboxError
 
 
@@ -37,3 +38,35 @@ def test_the_plain_push_goes_to_another_name_of_the_loopback_registry() -> None:
 def test_the_export_benchmark_refuses_a_registry_it_cannot_alias() -> None:
     with pytest.raises(SandboxError, match="loopback registry"):
         upload_host("ghcr.io")
+
+
+def _bench(tmp_path: Path, lines: list[str]) -> Bench:
+    return Bench(root=tmp_path, env={}, log=lines.append)
+
+
+def test_a_command_buildkit_cut_off_is_timed_again_once(tmp_path: Path) -> None:
+    """The first run fails the way a dropped BuildKit session does, the second succeeds."""
+    script = (
+        "import pathlib, sys\n"
+        "mark = pathlib.Path('ran')\n"
+        "if not mark.exists():\n"
+        "    mark.touch()\n"
+        "    sys.exit('ERROR: failed to solve: error writing layer blob: context canceled')\n"
+    )
+    lines: list[str] = []
+    seconds = _bench(tmp_path, lines).run([sys.executable, "-c", script])
+    assert seconds > 0
+    assert len(lines) == 2
+    assert lines[0].strip().startswith("cut off, not a failing step")
+
+
+def test_a_failing_step_stops_the_benchmark_at_once(tmp_path: Path) -> None:
+    script = (
+        "import pathlib, sys\n"
+        "p = pathlib.Path('runs')\n"
+        "p.write_text(p.read_text() + 'x' if p.exists() else 'x')\n"
+        "sys.exit('ERROR: process \"/bin/sh -c false\" did not complete successfully')\n"
+    )
+    with pytest.raises(SandboxError, match="did not complete successfully"):
+        _bench(tmp_path, []).run([sys.executable, "-c", script])
+    assert (tmp_path / "runs").read_text() == "x"
