@@ -163,7 +163,7 @@ def cold(bench: Bench, plan: BuildPlan) -> tuple[Figure, float, list[str]]:
 
     Also returns both builds' tables, whose cached-step counts show they were cold.
     """
-    bench.log("cold builds (build cache pruned before each)")
+    bench.log("cold builds (--no-cache, build cache pruned before each)")
     prefix = "conjure-bench/cold:0"
     tables: list[str] = []
     _remove_images(prefix, plan)

@@ -152,7 +152,7 @@ def attested_sboms(ref: str, credentials: Credentials | None = None) -> dict[str
     platforms = {
         m["digest"]: f"{m['platform']['os']}/{m['platform']['architecture']}"
         for m in index.get("manifests") or ()
-        if attested_for(m) is None
+        if attested_for(m) is None and "platform" in m
     }
     found: dict[str, dict[str, Any]] = {}
     for subject, layer in sbom_layers(
