@@ -111,6 +111,11 @@ def _rows(stdout: str) -> list[str]:
     return [line for line in table if line and not line.startswith(("-", " "))]
 
 
+def _table(title: str, seconds: float, stdout: str) -> list[str]:
+    """A build's summary table under a title, as a Markdown block for the report."""
+    return [f"{title} ({seconds:.1f} s):", "", "```", *_rows(stdout), "```"]
+
+
 def noop(bench: Bench, plan: BuildPlan, bake_file: Path, runs: int) -> list[Figure]:
     """Warm no-op: nothing changed since the last build, images loaded."""
     bench.log("warm no-op")
@@ -149,13 +154,7 @@ def edit_one(bench: Bench, docker_dir: Path, scratch: Path) -> list[str]:
     # A step of the variant's own, after the shared layers it copies.
     edited.write_text(edited.read_text() + 'RUN echo "benchmark edit" >/tmp/edited\n')
     seconds = bench.invoke(*args, env=env)
-    return [
-        f"after editing {EDITED} ({seconds:.1f} s):",
-        "",
-        "```",
-        *_rows(bench.outputs[-1]),
-        "```",
-    ]
+    return _table(f"after editing {EDITED}", seconds, bench.outputs[-1])
 
 
 def cold(bench: Bench, plan: BuildPlan) -> tuple[Figure, float, list[str]]:
@@ -172,11 +171,11 @@ def cold(bench: Bench, plan: BuildPlan) -> tuple[Figure, float, list[str]]:
     # (a pruned "cold" build here found 11 of 11 steps cached).
     cold_args = ("--tag", prefix, "--cache", "none", "--no-cache")
     full = bench.invoke("build", "--variant", "full", *cold_args)
-    tables += [f"full alone ({full:.1f} s):", "", "```", *_rows(bench.outputs[-1]), "```", ""]
+    tables += [*_table("full alone", full, bench.outputs[-1]), ""]
     _remove_images(prefix, plan)
     _prune(bench)
     every = bench.invoke("build", "--all", *cold_args)
-    tables += [f"all variants ({every:.1f} s):", "", "```", *_rows(bench.outputs[-1]), "```"]
+    tables += _table("all variants", every, bench.outputs[-1])
     figure = Figure("cold, all variants", every, full, "cold, full variant alone", 1.10)
     return figure, every, tables
 
@@ -287,6 +286,7 @@ def export_cost(
     --push`` of the same plan, which sends the blobs it cached. Both push the
     plan's platforms to repositories of their own, and both upload every blob.
     """
+    plain_registry = upload_host(registry)  # refuses before any build
     bench = Bench(root=docker_dir.parent, env={"CONJURE_BASE": "local"}, log=log)
     target = plan.targets[0]
     platforms = [arg for p in target.platforms for arg in ("--platform", p)]
@@ -303,7 +303,7 @@ def export_cost(
     )
     plain = replace(
         target,
-        tags=(f"{upload_host(registry)}/conjure-bench/plain-{stamp}:0",),
+        tags=(f"{plain_registry}/conjure-bench/plain-{stamp}:0",),
         load=False,
         push=True,
         sbom="",
@@ -320,7 +320,7 @@ def export_cost(
             f"Reproduce with `{COMMAND} --export`. One run, {datetime.now(UTC):%Y-%m-%d %H:%M} "
             f"UTC, {os.cpu_count()} cores;",
             f"every push to a repository of its own on {registry} (the plain one as",
-            f"{upload_host(registry)}, so that it uploads every blob too).",
+            f"{plain_registry}, so that it uploads every blob too).",
             "",
             "| what | reproducible export + upload | plain push | ratio | with SBOM too |",
             "|---|---|---|---|---|",
