@@ -37,6 +37,7 @@ from conjure_sandbox.version import package_version
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
+    from python_on_whales.exceptions import DockerException
 
 Log = Callable[[str], None]
 FAILURE_TAIL = 15
@@ -197,7 +198,7 @@ def deliver_layout(client: DockerClient, target: BuildTarget, log: Log) -> str:
             return str(client.image.inspect(target.tags[0]).id)
         except DockerException as error:
             raise SandboxError(
-                f"loading {layout} into the engine failed: {str(error).strip().splitlines()[-1]}",
+                f"loading {layout} into the engine failed: {engine_reason(error)}",
                 "check the engine's free space and docker info",
             ) from None
     credentials = credentials_from_env()
@@ -211,6 +212,12 @@ def deliver_layout(client: DockerClient, target: BuildTarget, log: Log) -> str:
         digest = push_layout(layout, parse_repository(repository), credentials, tag=tag)
         log(f"[{name}] pushed {ref}@{digest}")
     return digest
+
+
+def engine_reason(error: DockerException) -> str:
+    """The last line the docker CLI wrote to stderr: the engine's own reason."""
+    lines = [line for line in (error.stderr or str(error)).splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no reason given"
 
 
 def layout_root(layout: Path) -> str:
@@ -353,6 +360,20 @@ def build_images(
         is_pullable=remote_exists,
         warn=log,
     )
+    if known is not None and base_ref not in known and not dry_run:
+        # Pulled now rather than by BuildKit: its creation time bounds every epoch.
+        from python_on_whales.exceptions import DockerException
+
+        log(f"pulling base {base_ref}")
+        try:
+            engine().image.pull(base_ref, quiet=True)
+        except DockerException as error:
+            raise SandboxError(
+                f"pulling base {base_ref} failed: {engine_reason(error)}",
+                "check registry access, or set CONJURE_BASE=local (after `invoke base`)",
+            ) from None
+        known = {**known, **(uptodate.local_images([base_ref]) or {})}
+    base_image = known.get(base_ref) if known else None
     plan = plan_build(
         catalogue,
         image=settings.image,
@@ -368,11 +389,21 @@ def build_images(
         cache_store=store,
         builder=builder,
         context_files=uptodate.context_files(catalogue.docker_dir),
-        base_id=known[base_ref].id if known and base_ref in known else "",
+        base_id=base_image.id if base_image else "",
         by_digest=by_digest,
         sbom=generator_ref(catalogue.docker_dir) if sbom else "",
         export=export_dir is not None,
+        base_created=base_image.created if base_image else 0,
     )
+    if not base_image:
+        plan = replace(
+            plan,
+            notes=(
+                *plan.notes,
+                f"{base_ref} is not pulled yet: each epoch shown is its commit's time; a build "
+                "lowers it to the base's creation time when that is earlier",
+            ),
+        )
     current = {
         t.variant.name: known[t.tags[0]].id
         for t in plan.targets

@@ -16,7 +16,7 @@ from conjure_sandbox.cache import NO_CACHE_STORE, CacheStore
 from conjure_sandbox.catalogue import Catalogue, Variant
 from conjure_sandbox.dockerfiles import is_layer_file
 from conjure_sandbox.errors import SandboxError
-from conjure_sandbox.provenance import Provenance
+from conjure_sandbox.provenance import Provenance, export_epoch, rfc3339
 from conjure_sandbox.tags import version_tag
 from conjure_sandbox.uptodate import INPUTS_LABEL, inputs_digest
 
@@ -52,7 +52,7 @@ class BuildTarget:
     # Push untagged, by digest, into this repository (CI's per-platform jobs).
     by_digest: str = ""
     # SOURCE_DATE_EPOCH: every file time, the config's creation time and the
-    # history are clamped to it when the image is exported.
+    # history are clamped to it when the image is exported (provenance.export_epoch).
     epoch: int = 0
     # The OCI layout (a tarball) the image is exported to, with times rewritten
     # to the epoch; conjure-sandbox then loads it into the engine or uploads it.
@@ -142,7 +142,10 @@ class BuildPlan:
                 else "build cache only"
             )
             lines.append(f"{target.variant.name}: {', '.join(target.platforms)} ({output})")
-            lines.append(f"  epoch      {target.epoch} ({dict(target.labels).get(CREATED_LABEL)})")
+            created = dict(target.labels).get(CREATED_LABEL)
+            lines.append(
+                f"  epoch      {target.epoch} ({rfc3339(target.epoch)}; created label {created})"
+            )
             lines.extend(f"  tag        {tag}" for tag in target.tags)
             lines.extend(f"  build-arg  {key}={value}" for key, value in target.build_args)
             lines.extend(f"  cache-from {spec}" for spec in target.cache_from)
@@ -229,6 +232,7 @@ def plan_build(
     by_digest: bool = False,
     sbom: str = "",
     export: bool = False,
+    base_created: int = 0,
 ) -> BuildPlan:
     """Settle every variant's platforms, tags, arguments, caches and outputs.
 
@@ -241,7 +245,8 @@ def plan_build(
     Dockerfile is not an input, so editing one variant leaves the others up to
     date; nor is a shared layer file, whose text is in the Dockerfiles that use
     it. ``provenance`` is one for every variant, or one per variant name (see
-    ``provenance.input_paths``).
+    ``provenance.input_paths``). ``base_created`` is the base's creation time (0:
+    unknown), which bounds each image's epoch (see ``provenance.export_epoch``).
     """
     dockerfiles = {v.dockerfile.name for v in catalogue}
     if export and (load or push or by_digest):
@@ -273,7 +278,7 @@ def plan_build(
             provenance="mode=max" if push or by_digest else "",
             sbom=sbom if loads or push or by_digest or export else "",
             by_digest=image if by_digest else "",
-            epoch=own.epoch,
+            epoch=export_epoch(own.epoch, base_created),
         )
         own_files = {
             path: digest

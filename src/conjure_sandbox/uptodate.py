@@ -18,6 +18,7 @@ import json
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,8 @@ class LocalImage:
     id: str
     labels: Mapping[str, str]
     platform: str = ""
+    # The config's creation time, in seconds since 1970 (0 when the engine gave none).
+    created: int = 0
 
 
 def context_files(context: Path) -> dict[str, str]:
@@ -99,9 +102,23 @@ def local_images(refs: Iterable[str], docker: str = "docker") -> dict[str, Local
             if _with_tag(ref) in names or ref in names:
                 platform = f"{info.get('Os', '')}/{info.get('Architecture', '')}"
                 found.setdefault(
-                    ref, LocalImage(id=info.get("Id", ""), labels=labels, platform=platform)
+                    ref,
+                    LocalImage(
+                        id=info.get("Id", ""),
+                        labels=labels,
+                        platform=platform,
+                        created=_seconds(info.get("Created") or ""),
+                    ),
                 )
     return found
+
+
+def _seconds(created: str) -> int:
+    """An engine's RFC 3339 time (nanoseconds and all) in whole seconds; 0 if unreadable."""
+    try:
+        return int(datetime.fromisoformat(created[:19] + "+00:00").timestamp())
+    except ValueError:
+        return 0
 
 
 def _with_tag(ref: str) -> str:

@@ -15,6 +15,7 @@ import subprocess
 import tarfile
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -30,22 +31,31 @@ LOCAL = replace(Settings.from_env(), base="local")
 
 
 def cold_images(
-    tmp_path: Path, variants: tuple[str, ...], platforms: tuple[str, ...]
+    tmp_path: Path,
+    variants: tuple[str, ...],
+    platforms: tuple[str, ...],
+    cache_store: str = "none",
+    context: Path | None = None,
+    from_cache: bool = False,
 ) -> dict[tuple[str, str], tuple[Image, Blob]]:
-    """Build without any cache into OCI layouts: each variant's and platform's image, and a
-    reader of its layout's blobs."""
+    """Build into OCI layouts, without any cache unless a ``cache_store`` is named: each
+    variant's and platform's image, and a reader of its layout's blobs. ``from_cache``:
+    every step must have come from the cache."""
     layouts = tmp_path / f"layouts-{time.monotonic_ns()}"
     layouts.mkdir()
     _, results = build_images(
         settings=LOCAL,
         variants=variants,
         platforms=platforms,
-        cache=False,
-        cache_store="none",
+        cache=cache_store != "none",
+        cache_store=cache_store,
         export_dir=layouts,
+        context=context,
         progress="quiet",
     )
     assert all(r.ok for r in results), [r.error for r in results]
+    if from_cache:
+        assert all(r.cached_steps == r.total_steps > 0 for r in results), results
     found = {}
     for result in results:
         archive = tarfile.open(layouts / f"{result.variant}.tar")  # noqa: SIM115 (read later)
@@ -148,6 +158,35 @@ def test_a_commit_to_one_dockerfile_rebuilds_that_variant_only(tmp_path: Path) -
     assert node["org.opencontainers.image.revision"] == second_commit
     assert node["org.opencontainers.image.created"] == "2026-02-01T00:00:00Z"
     assert node["org.example.edited"] == "yes"
+
+
+def test_steps_cached_before_the_commit_give_the_same_image_as_a_cold_build(
+    tmp_path: Path,
+) -> None:
+    """BuildKit lowers only file times newer than the epoch: were the epoch the commit's
+    time, the files of a step cached before that commit would keep their own times."""
+    repo = tmp_path / "repo"
+    shutil.copytree(docker_dir(), repo / "docker")
+    _git(repo, "init", "-q")
+    _commit(repo, "one", "2026-01-01T00:00:00Z")
+    cache = str(tmp_path / "cache")
+    platform = ("linux/amd64",)
+    cold_images(tmp_path, ("minimal",), platform, cache_store=cache, context=repo / "docker")
+
+    # A later commit that leaves every step of minimal cached, dated after those steps ran.
+    dockerfile = repo / "docker" / "Dockerfile.minimal"
+    dockerfile.write_text(dockerfile.read_text() + "LABEL org.example.later=yes\n")
+    later = datetime.fromtimestamp(time.time() + 3600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _commit(repo, "later", later)
+
+    cached = cold_images(
+        tmp_path, ("minimal",), platform, cache_store=cache, context=repo / "docker"
+    )
+    cold = cold_images(tmp_path, ("minimal",), platform, context=repo / "docker")
+    key = ("minimal", "linux/amd64")
+    (image, read), (again, read_again) = cached[key], cold[key]
+    result = compare("minimal", "linux/amd64", again, image, read_again, read)
+    assert result.same, "\n".join(report([result]))
 
 
 @pytest.mark.registry

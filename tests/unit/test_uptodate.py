@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -8,7 +9,13 @@ from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.config import docker_dir
 from conjure_sandbox.plan import BuildTarget, plan_build
 from conjure_sandbox.provenance import Provenance
-from conjure_sandbox.uptodate import INPUTS_LABEL, LocalImage, context_files, is_current
+from conjure_sandbox.uptodate import (
+    INPUTS_LABEL,
+    LocalImage,
+    context_files,
+    is_current,
+    local_images,
+)
 
 CATALOGUE = load_catalogue(docker_dir())
 PROVENANCE = Provenance(version="0.1.0", revision="abc", epoch=1767225600)
@@ -86,3 +93,19 @@ def test_the_label_stands_for_one_platform_only(tmp_path: Path) -> None:
     assert is_current(target, amd)
     both = replace(target, platforms=("linux/amd64", "linux/arm64"))
     assert not is_current(both, amd)
+
+
+def test_the_engines_creation_time_is_read_in_whole_seconds(tmp_path: Path) -> None:
+    # A stand-in for the docker CLI: this test is about reading its answer.
+    fake = tmp_path / "docker"
+    answer = {
+        "Id": "sha256:1",
+        "RepoTags": ["b:1"],
+        "Created": "2026-11-30T15:50:52.883125327Z",
+        "Config": {"Labels": None},
+    }
+    fake.write_text(f"#!/bin/sh\necho '{json.dumps(answer)}'\n")
+    fake.chmod(0o755)
+    found = local_images(["b:1"], docker=str(fake))
+    assert found is not None
+    assert found["b:1"].created == 1796053852
