@@ -1,5 +1,7 @@
 FROM ${BASE}
 ARG DEBIAN_FRONTEND=noninteractive
+# The base's creation time: docker/scrub gives it to every file a step writes.
+ARG BASE_EPOCH
 
 # The root is read-only under the executor and /tmp its tmpfs: HOME and every
 # cache live there, so each tool that writes a profile or a cache on first use

@@ -29,6 +29,7 @@ ENV NODE_PATH=/opt/node/node_modules
 RUN --mount=type=secret,id=ca-bundle \
     --mount=type=bind,source=with-ca-bundle,target=/usr/local/bin/with-ca-bundle \
     --mount=type=bind,source=npm,target=/tmp/npm-lock \
+    --mount=type=bind,source=scrub,target=/usr/local/bin/scrub \
     mkdir -p /opt/node \
     && cp /tmp/npm-lock/package.json /tmp/npm-lock/package-lock.json /opt/node/ \
     && with-ca-bundle npm ci --prefix /opt/node --omit=dev --ignore-scripts --no-audit \
@@ -36,4 +37,5 @@ RUN --mount=type=secret,id=ca-bundle \
     && rm -rf /tmp/npm-cache /root/.npm /opt/node/node_modules/@types \
     && find /opt/node/node_modules -type f \( -name '*.map' -o -name '*.d.ts' \
         -o -name '*.d.cts' -o -name '*.d.mts' -o -name '*.iife.js' -o -name '*.bundle.js' \
-        -o -name '*.min.js' \) -delete
+        -o -name '*.min.js' \) -delete \
+    && scrub

@@ -7,7 +7,9 @@
 # at start stays. The fontconfig cache is built here, so a read-only root does
 # not rebuild it on every first use; fontconfig trusts it while each font
 # directory keeps the time the cache recorded, so the directories get a fixed
-# one first, older than any SOURCE_DATE_EPOCH the export clamps times to.
+# one first, older than the base's creation time docker/scrub clamps times to,
+# and the caches that fontconfig's package trigger wrote with the time of the
+# build are made again (-f).
 RUN --mount=type=bind,from=apt-lists,source=/var/lib/apt/lists,target=/var/lib/apt/lists,rw \
     --mount=type=bind,source=scrub,target=/usr/local/bin/scrub \
     mkdir -p /usr/share/man/man1 \
@@ -21,6 +23,6 @@ RUN --mount=type=bind,from=apt-lists,source=/var/lib/apt/lists,target=/var/lib/a
         /usr/lib/libreoffice/share/config/images_*_dark* \
         /usr/lib/libreoffice/share/config/images_*_svg.zip \
     && find /usr/share/fonts -type d -exec touch -d @0 {} + \
-    && fc-cache -s \
+    && fc-cache -s -f \
     && find / -xdev -perm /6000 -type f -exec chmod a-s {} + \
     && scrub

@@ -14,6 +14,7 @@
 FROM --platform=$BUILDPLATFORM ${BASE} AS python-env
 ARG DEBIAN_FRONTEND=noninteractive
 ARG TARGETARCH
+ARG BASE_EPOCH
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3-venv \
     && rm -rf /var/lib/apt/lists/*
@@ -23,6 +24,7 @@ RUN --mount=type=secret,id=ca-bundle \
     --mount=type=bind,source=with-ca-bundle,target=/usr/local/bin/with-ca-bundle \
     --mount=type=bind,source=requirements.lock,target=/tmp/requirements.lock \
     --mount=type=bind,source=python,target=/tmp/python \
+    --mount=type=bind,source=scrub,target=/usr/local/bin/scrub \
     case "$TARGETARCH" in amd64) arch=x86_64 ;; arm64) arch=aarch64 ;; *) arch="$TARGETARCH" ;; esac \
     && platforms="--platform manylinux2014_$arch" \
     && for glibc in 17 24 26 27 28 31 34 35 36 38 39 40 41; do \
@@ -42,4 +44,5 @@ RUN --mount=type=secret,id=ca-bundle \
     && rm -rf "$site/pyarrow/include" "$site"/pyarrow/*flight* "$site"/pyarrow/*s3* \
         "$site"/pyarrow/_pyarrow_cpp_tests* "$site"/onnxruntime/tools \
         "$site"/onnxruntime/transformers "$site"/onnxruntime/quantization \
-    && python3 -m compileall -q -f -j 0 --invalidation-mode unchecked-hash /opt/venv/lib
+    && python3 -m compileall -q -f -j 0 --invalidation-mode unchecked-hash /opt/venv/lib \
+    && scrub

@@ -395,13 +395,17 @@ def build_images(
         export=export_dir is not None,
         base_created=base_image.created if base_image else 0,
     )
-    if not base_image:
+    if not (base_image and base_image.created):
+        if not dry_run:
+            raise SandboxError(
+                f"the engine gave no creation time for base {base_ref}",
+                f"check `docker image inspect {base_ref}`; rebuild it with `invoke base`",
+            )
         plan = replace(
             plan,
             notes=(
                 *plan.notes,
-                f"{base_ref} is not pulled yet: each epoch shown is its commit's time; a build "
-                "lowers it to the base's creation time when that is earlier",
+                f"{base_ref} is not pulled yet: a build passes its creation time as BASE_EPOCH",
             ),
         )
     current = {
@@ -460,9 +464,8 @@ def _without_sbom(plan: BuildPlan) -> BuildPlan:
 
 
 def _via_layouts(plan: BuildPlan, directory: str, export: bool = False) -> BuildPlan:
-    """Every image that is loaded or pushed goes through an OCI layout with its times
-    rewritten to its epoch, which we then load or upload: the image exporter cannot
-    rewrite times (it unpacks), and the docker driver cannot push by digest.
+    """Every image that is loaded or pushed goes through an OCI layout, which we then load
+    (the engine keeps its digests) or upload (the docker driver cannot push by digest).
     ``export``: every image stays a layout in ``directory``."""
     targets = tuple(
         replace(t, layout=str(Path(directory) / f"{t.variant.name}.tar"))
@@ -471,7 +474,7 @@ def _via_layouts(plan: BuildPlan, directory: str, export: bool = False) -> Build
         for t in plan.targets
     )
     note = (
-        "each image is exported as an OCI layout with times clamped to its SOURCE_DATE_EPOCH, "
+        "each image is exported as an OCI layout, its config dated by its SOURCE_DATE_EPOCH, "
         "then loaded into the engine or uploaded"
     )
     return replace(plan, targets=targets, notes=(*plan.notes, note))

@@ -16,7 +16,7 @@ from conjure_sandbox.cache import NO_CACHE_STORE, CacheStore
 from conjure_sandbox.catalogue import Catalogue, Variant
 from conjure_sandbox.dockerfiles import is_layer_file
 from conjure_sandbox.errors import SandboxError
-from conjure_sandbox.provenance import Provenance, export_epoch, rfc3339
+from conjure_sandbox.provenance import Provenance
 from conjure_sandbox.tags import version_tag
 from conjure_sandbox.uptodate import INPUTS_LABEL, inputs_digest
 
@@ -25,6 +25,10 @@ VERSION_LABEL = "org.opencontainers.image.version"
 REVISION_LABEL = "org.opencontainers.image.revision"
 CREATED_LABEL = "org.opencontainers.image.created"
 BASE_DIGEST_LABEL = "org.opencontainers.image.base.digest"
+# The build argument carrying the base's creation time into every stage: docker/scrub
+# lowers each newer file time to it, so a step's files get the same times whenever
+# it ran, and a step from the cache matches one run today.
+BASE_EPOCH_ARG = "BASE_EPOCH"
 LICENSE = "MIT"
 
 
@@ -51,12 +55,9 @@ class BuildTarget:
     sbom: str = ""
     # Push untagged, by digest, into this repository (CI's per-platform jobs).
     by_digest: str = ""
-    # SOURCE_DATE_EPOCH: every file time, the config's creation time and the
-    # history are clamped to it when the image is exported (provenance.export_epoch).
-    epoch: int = 0
-    # The OCI layout (a tarball) the image is exported to, with times rewritten
-    # to the epoch; conjure-sandbox then loads it into the engine or uploads it.
-    # Neither --load nor --push can rewrite times: both unpack the image.
+    # The OCI layout (a tarball) the image is exported to; conjure-sandbox then
+    # loads it into the engine, which keeps its digests, or uploads it (the
+    # docker driver cannot push by digest).
     layout: str = ""
 
     @property
@@ -66,10 +67,7 @@ class BuildTarget:
             return ""
         # The name is the SBOM's subject, and what the engine tags on loading.
         name = f",name={self.tags[0]}" if self.tags else ""
-        return (
-            f"type=oci,dest={self.layout}{name},rewrite-timestamp=true,"
-            f"source-date-epoch={self.epoch}"
-        )
+        return f"type=oci,dest={self.layout}{name}"
 
     @property
     def inputs(self) -> str:
@@ -85,7 +83,6 @@ class BuildTarget:
             *(f"--build-arg={key}={value}" for key, value in self.build_args),
             *(f"--label={key}={value}" for key, value in self.labels if key != INPUTS_LABEL),
             f"--sbom={self.sbom}",
-            f"--epoch={self.epoch}",
         ]
 
     def buildx_argv(self, builder: str | None = None, context: str | None = None) -> list[str]:
@@ -142,10 +139,6 @@ class BuildPlan:
                 else "build cache only"
             )
             lines.append(f"{target.variant.name}: {', '.join(target.platforms)} ({output})")
-            created = dict(target.labels).get(CREATED_LABEL)
-            lines.append(
-                f"  epoch      {target.epoch} ({rfc3339(target.epoch)}; created label {created})"
-            )
             lines.extend(f"  tag        {tag}" for tag in target.tags)
             lines.extend(f"  build-arg  {key}={value}" for key, value in target.build_args)
             lines.extend(f"  cache-from {spec}" for spec in target.cache_from)
@@ -246,7 +239,7 @@ def plan_build(
     date; nor is a shared layer file, whose text is in the Dockerfiles that use
     it. ``provenance`` is one for every variant, or one per variant name (see
     ``provenance.input_paths``). ``base_created`` is the base's creation time (0:
-    unknown), which bounds each image's epoch (see ``provenance.export_epoch``).
+    unknown), the time docker/scrub gives every file a step writes.
     """
     dockerfiles = {v.dockerfile.name for v in catalogue}
     if export and (load or push or by_digest):
@@ -265,7 +258,15 @@ def plan_build(
             context=catalogue.docker_dir,
             platforms=wanted,
             tags=() if by_digest else target_tags(variant, image, own.version, tag),
-            build_args=(("BASE", base),),
+            build_args=(
+                ("BASE", base),
+                (BASE_EPOCH_ARG, str(base_created)),
+                # The config's and history's creation time. As a build argument, not
+                # an exporter option: BuildKit then dates every step's history entry
+                # with it, including a step from the cache made earlier. No stage
+                # declares it, so it changes no step's cache key.
+                ("SOURCE_DATE_EPOCH", str(own.epoch)),
+            ),
             labels=labels_for(variant, own, base, base_id),
             secrets=(secret_spec(ca_bundle),) if ca_bundle else (),
             load=loads,
@@ -278,7 +279,6 @@ def plan_build(
             provenance="mode=max" if push or by_digest else "",
             sbom=sbom if loads or push or by_digest or export else "",
             by_digest=image if by_digest else "",
-            epoch=export_epoch(own.epoch, base_created),
         )
         own_files = {
             path: digest

@@ -34,24 +34,7 @@ class Provenance:
     @property
     def created(self) -> str:
         """The epoch as RFC 3339, for the ``created`` label."""
-        return rfc3339(self.epoch)
-
-
-def rfc3339(epoch: int) -> str:
-    """Seconds since 1970 as an RFC 3339 UTC time."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def export_epoch(commit_epoch: int, base_created: int) -> int:
-    """The time an image's files, config and history are clamped to when it is exported.
-
-    The variant's commit time, unless its base was made later; 0 for ``base_created``
-    means unknown. BuildKit only lowers times newer than the epoch, and a step cached
-    from before the commit keeps its own file times: an epoch later than that step
-    would leave them, and the image would differ from a cold build. Every step runs
-    on the base, so none is older than the base's creation time.
-    """
-    return min(commit_epoch, base_created) if base_created else commit_epoch
+        return datetime.fromtimestamp(self.epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def input_paths(catalogue: Catalogue, variant: Variant) -> tuple[str, ...]:
