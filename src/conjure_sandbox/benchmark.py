@@ -282,8 +282,8 @@ def export_cost(
     """Push the default variant, layers cached, the reproducible way and the plain way.
 
     Ours exports an OCI layout and uploads it; the reference is ``docker buildx
-    build --push`` of the same plan. Both send the blobs BuildKit cached. Both push the
-    plan's platforms to repositories of their own, and both upload every blob.
+    build --push`` of the same plan. Both send the blobs BuildKit cached, push the
+    plan's platforms to repositories of their own, and upload every blob.
     """
     plain_registry = upload_host(registry)  # refuses before any build
     bench = Bench(root=docker_dir.parent, env={"CONJURE_BASE": "local"}, log=log)

@@ -361,7 +361,7 @@ def build_images(
         warn=log,
     )
     if known is not None and base_ref not in known and not dry_run:
-        # Pulled now rather than by BuildKit: its creation time bounds every epoch.
+        # Pulled now rather than by BuildKit: its creation time is every written file's.
         from python_on_whales.exceptions import DockerException
 
         log(f"pulling base {base_ref}")

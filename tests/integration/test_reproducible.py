@@ -163,8 +163,9 @@ def test_a_commit_to_one_dockerfile_rebuilds_that_variant_only(tmp_path: Path) -
 def test_steps_cached_before_the_commit_give_the_same_image_as_a_cold_build(
     tmp_path: Path,
 ) -> None:
-    """BuildKit lowers only file times newer than the epoch: were the epoch the commit's
-    time, the files of a step cached before that commit would keep their own times."""
+    """A clamp to the commit's time lowers only newer file times: a step cached before the
+    commit would keep its own (BuildKit's export-time rewrite failed here). Each step
+    gives its files the base's time instead, whenever it ran."""
     repo = tmp_path / "repo"
     shutil.copytree(docker_dir(), repo / "docker")
     _git(repo, "init", "-q")

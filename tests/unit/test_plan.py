@@ -158,7 +158,7 @@ def test_inputs_digest_follows_context_base_and_recipe_not_where_the_image_goes(
     assert first == inputs(context_files={**files, "Dockerfile.node": "n2"}, base_id="b1")
 
 
-def test_files_get_the_base_s_time_and_the_config_the_commit_s() -> None:
+def test_files_are_dated_by_the_base_and_the_config_by_the_commit() -> None:
     base_created = PROVENANCE.epoch - 86400
     target = _plan(variants=("minimal",), base_created=base_created).targets[0]
     args = dict(target.build_args)
