@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 LOCAL = replace(Settings.from_env(), base="local")
 
 
-def cold_images(
+def layout_images(
     tmp_path: Path,
     variants: tuple[str, ...],
     platforms: tuple[str, ...],
@@ -83,8 +83,8 @@ def cold_images(
 def test_two_cold_builds_give_identical_images_and_sboms(
     tmp_path: Path, variants: tuple[str, ...], platforms: tuple[str, ...]
 ) -> None:
-    first = cold_images(tmp_path, variants, platforms)
-    second = cold_images(tmp_path, variants, platforms)
+    first = layout_images(tmp_path, variants, platforms)
+    second = layout_images(tmp_path, variants, platforms)
     assert set(first) == set(second) == {(v, p) for v in variants for p in platforms}
     differences = []
     for (variant, platform), (image, read) in sorted(first.items()):
@@ -172,7 +172,7 @@ def test_steps_cached_before_the_commit_give_the_same_image_as_a_cold_build(
     _commit(repo, "one", "2026-01-01T00:00:00Z")
     cache = str(tmp_path / "cache")
     platform = ("linux/amd64",)
-    cold_images(tmp_path, ("minimal",), platform, cache_store=cache, context=repo / "docker")
+    layout_images(tmp_path, ("minimal",), platform, cache_store=cache, context=repo / "docker")
 
     # A later commit that leaves every step of minimal cached, dated after those steps ran.
     dockerfile = repo / "docker" / "Dockerfile.minimal"
@@ -180,10 +180,10 @@ def test_steps_cached_before_the_commit_give_the_same_image_as_a_cold_build(
     later = datetime.fromtimestamp(time.time() + 3600, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     _commit(repo, "later", later)
 
-    cached = cold_images(
+    cached = layout_images(
         tmp_path, ("minimal",), platform, cache_store=cache, context=repo / "docker"
     )
-    cold = cold_images(tmp_path, ("minimal",), platform, context=repo / "docker")
+    cold = layout_images(tmp_path, ("minimal",), platform, context=repo / "docker")
     key = ("minimal", "linux/amd64")
     (image, read), (again, read_again) = cached[key], cold[key]
     result = compare("minimal", "linux/amd64", again, image, read_again, read)
