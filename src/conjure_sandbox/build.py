@@ -43,9 +43,11 @@ Log = Callable[[str], None]
 FAILURE_TAIL = 15
 # What a build that BuildKit cut off, rather than a failing step, ends with: seen
 # when buildx's session to the engine dropped while exporting layers under
-# heavy QEMU load. A registry's 5xx while pushing counts too (Debian's registry
-# answers 500 to a read that meets a write of the same tag). Such a build is run
-# once more (every finished step is cached).
+# heavy QEMU load (twice in a row for one variant while three others built for
+# arm64; the cache export, where it struck, no longer fails a build). A
+# registry's 5xx while pushing counts too (Debian's registry answers 500 to a
+# read that meets a write of the same tag). Such a build is run once more, after
+# the others (every finished step is cached).
 TRANSIENT_ERRORS = (
     "context canceled",
     "the client connection is closing",
@@ -67,6 +69,8 @@ def is_transient(reason: str) -> bool:
 # FROM is left out: resolving a base reports DONE or CACHED by where it was found.
 _STEP = re.compile(r"^#(\d+) \[[^\]]*\d+/\d+\] (?!FROM )")
 _CACHED = re.compile(r"^#(\d+) CACHED$")
+_CACHE_EXPORT = re.compile(r"^#(\d+) exporting cache\b")
+_VERTEX_ERROR = re.compile(r"^#(\d+) ERROR: (.*)$")
 
 
 @dataclass(frozen=True)
@@ -81,10 +85,22 @@ class BuildResult:
     up_to_date: bool = False
     # Compressed bytes per platform, known for pushed images.
     sizes: tuple[tuple[str, int], ...] = ()
+    # Why the build cache was not exported, when the image was built all the same.
+    cache_error: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def cache_export_failure(lines: list[str]) -> str | None:
+    """Why exporting the build cache failed, from a plain-progress log, if it did.
+
+    The cache is exported with ``ignore-error=true``, so such a build still succeeds.
+    """
+    exports = {m.group(1) for m in map(_CACHE_EXPORT.match, lines) if m}
+    errors = [m.group(2) for m in map(_VERTEX_ERROR.match, lines) if m and m.group(1) in exports]
+    return errors[-1] if errors else None
 
 
 def count_steps(lines: list[str]) -> tuple[int, int]:
@@ -151,6 +167,9 @@ def run_target(
         written = metadata.read_text() if metadata.exists() else ""
         scratch.cleanup()
     cached, total = count_steps(seen)
+    cache_error = cache_export_failure(seen)
+    if cache_error:
+        log(f"[{name}] warning: the image is built but its cache was not exported: {cache_error}")
     metadata_fields = json.loads(written) if written.strip() else {}
     digest = metadata_fields.get("containerimage.digest")
     if target.layout:
@@ -177,6 +196,7 @@ def run_target(
         cached_steps=cached,
         total_steps=total,
         sizes=sizes,
+        cache_error=cache_error,
     )
 
 
@@ -256,7 +276,9 @@ def run_plan(
 ) -> list[BuildResult]:
     """Build every target, ``jobs`` at a time (0: all at once), results in plan order.
 
-    Concurrent builds on one BuildKit share the steps they have in common.
+    Concurrent builds on one BuildKit share the steps they have in common. A build
+    cut off by BuildKit runs again once the others have finished, alone, so the load
+    that cut it off has passed.
     """
     lock = threading.Lock()
 
@@ -264,25 +286,23 @@ def run_plan(
         with lock:
             log(line)
 
-    def attempt(target: BuildTarget) -> BuildResult:
-        result = run_target(client, target, plan.builder, locked, progress)
+    def build(target: BuildTarget) -> BuildResult:
+        return run_target(client, target, plan.builder, locked, progress)
+
+    workers = jobs or len(plan.targets) or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(build, plan.targets))
+    for index, target in enumerate(plan.targets):
         for _ in range(RETRIES):
+            result = results[index]
             reason = (result.error or "").strip()
             if result.ok or not is_transient(reason):
                 break
             last = reason.splitlines()[-1]
-            locked(
-                f"[{target.variant.name}] transient failure, not a step's ({last}); building again"
-            )
-            seconds = result.seconds
-            result = run_target(client, target, plan.builder, locked, progress)
-            result = replace(result, seconds=result.seconds + seconds)
-        return result
-
-    workers = jobs or len(plan.targets) or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(attempt, t) for t in plan.targets]
-        return [f.result() for f in futures]
+            log(f"[{target.variant.name}] transient failure, not a step's ({last}); building again")
+            again = build(target)
+            results[index] = replace(again, seconds=again.seconds + result.seconds)
+    return results
 
 
 def build_images(
@@ -503,7 +523,9 @@ def summary(results: list[BuildResult]) -> list[str]:
         # Compressed sizes are known once pushed; a loaded image's are not.
         size = "/".join(f"{n / 1e6:.1f}" for _, n in r.sizes) or "-"
         cached = "-" if r.up_to_date else f"{r.cached_steps}/{r.total_steps}"
-        result = "up to date" if r.up_to_date else "ok" if r.ok else "FAILED"
+        result = "up to date" if r.up_to_date else "FAILED" if not r.ok else "ok"
+        if r.ok and r.cache_error:
+            result += ", cache not exported"
         lines.append(
             f"{r.variant:<10} {','.join(r.platforms):<24} {digest:<19} {size:>13} "
             f"{r.seconds:>8.1f} {cached:>7}  {result}"

@@ -38,7 +38,9 @@ class CacheStore:
             spec = f"type=local,{place}={scope}"
         else:
             spec = f"type=registry,ref={scope}"
-        return spec + (",mode=max" if direction == "to" else "")
+        # A failed export costs the next build its cache, not this build its image:
+        # BuildKit's session to buildx has dropped mid-export under QEMU load.
+        return spec + (",mode=max,ignore-error=true" if direction == "to" else "")
 
     def imports(
         self, variant: str, platforms: tuple[str, ...], every: tuple[str, ...] = ()
@@ -58,7 +60,8 @@ class CacheStore:
         return tuple(self._spec(s, "from") for s in scopes)
 
     def exports(self, variant: str, platforms: tuple[str, ...]) -> tuple[str, ...]:
-        """Every layer, intermediate stages included (mode=max), into this build's scope."""
+        """Every layer, intermediate stages included (mode=max), into this build's scope; a
+        failed export leaves the image built (``build.cache_export_failure`` reports it)."""
         if self.kind == "none":
             return ()
         return (self._spec(self.scope(variant, platforms), "to"),)

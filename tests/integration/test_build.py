@@ -187,6 +187,24 @@ def test_registry_cache_lands_in_its_variant_and_platform_tag() -> None:
     assert found.returncode == 0, found.stderr
 
 
+def test_a_cache_export_that_fails_leaves_the_image_built() -> None:
+    """Nothing listens on port 1: the cache export fails, every time, after the image is made."""
+    tag = "conjure-sandbox-test/cache-fault:0"
+    _remove(f"{tag}-minimal")
+    result = run_invoke(
+        *("build", "--variant", "minimal", "--tag", tag),
+        *("--cache", "127.0.0.1:1/conjure-sandbox-test/cache"),
+        env={"CONJURE_BASE": "local"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert summary_rows(result.stdout)["minimal"].endswith(" ok, cache not exported")
+    warning = "[minimal] warning: the image is built but its cache was not exported: "
+    (reason,) = [line for line in result.stdout.splitlines() if line.startswith(warning)]
+    assert "127.0.0.1:1" in reason
+    found = subprocess.run(["docker", "image", "inspect", f"{tag}-minimal"], capture_output=True)
+    assert found.returncode == 0, found.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "variants"),
     [(("--variant", "minimal"), {"minimal"}), ((), {v.name for v in CATALOGUE})],

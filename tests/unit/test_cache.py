@@ -46,7 +46,7 @@ def test_each_variant_and_platform_set_has_its_own_local_scope() -> None:
     }
     assert len(scopes) == 6
     assert store.exports("full", BOTH) == (
-        "type=local,dest=/c/full/linux-amd64+linux-arm64,mode=max",
+        "type=local,dest=/c/full/linux-amd64+linux-arm64,mode=max,ignore-error=true",
     )
 
 
@@ -58,7 +58,7 @@ def test_a_multi_platform_build_also_imports_each_single_platform_scope() -> Non
         "type=registry,ref=r:5000/c:node-linux-arm64",
     )
     assert store.exports("node", ("linux/arm64",)) == (
-        "type=registry,ref=r:5000/c:node-linux-arm64,mode=max",
+        "type=registry,ref=r:5000/c:node-linux-arm64,mode=max,ignore-error=true",
     )
 
 
@@ -84,4 +84,9 @@ def test_a_local_cache_counts_as_exported_once_its_index_exists(tmp_path: Path) 
     scope.mkdir(parents=True)
     (scope / "index.json").write_text("{}")
     assert exported(spec)
-    assert spec_fields(spec) == {"type": "local", "dest": str(scope), "mode": "max"}
+    assert spec_fields(spec) == {
+        "type": "local",
+        "dest": str(scope),
+        "mode": "max",
+        "ignore-error": "true",
+    }
