@@ -126,6 +126,16 @@ def attested_for(entry: Mapping[str, Any]) -> str | None:
     return str(annotations.get("vnd.docker.reference.digest", ""))
 
 
+def image_platforms(index: Mapping[str, Any]) -> dict[str, str]:
+    """The image entries of an index, attestations left out: digest to ``os/arch``."""
+    return {
+        str(entry["digest"]): f"{platform.get('os')}/{platform.get('architecture')}"
+        for entry in index.get("manifests") or ()
+        if attested_for(entry) is None
+        for platform in (entry.get("platform") or {},)
+    }
+
+
 def sbom_layers(
     index: Mapping[str, Any], manifest: Callable[[str], Mapping[str, Any]]
 ) -> Iterator[tuple[str, str]]:
@@ -149,11 +159,7 @@ def attested_sboms(ref: str, credentials: Credentials | None = None) -> dict[str
     name, reference = _split(ref)
     repository = parse_repository(name)
     index = fetch_document(repository, reference, credentials)
-    platforms = {
-        m["digest"]: f"{m['platform']['os']}/{m['platform']['architecture']}"
-        for m in index.get("manifests") or ()
-        if attested_for(m) is None and "platform" in m
-    }
+    platforms = image_platforms(index)
     found: dict[str, dict[str, Any]] = {}
     for subject, layer in sbom_layers(
         index, lambda digest: fetch_document(repository, digest, credentials)

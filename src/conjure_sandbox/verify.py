@@ -38,7 +38,7 @@ from conjure_sandbox.registry import (
     fetch_manifest_bytes,
     parse_repository,
 )
-from conjure_sandbox.sbom import attested_for, sbom_layers
+from conjure_sandbox.sbom import image_platforms, sbom_layers
 from conjure_sandbox.tags import git_tag, parse_version, split_tag, version_tag
 
 Log = Callable[[str], None]
@@ -97,15 +97,10 @@ def images(
         subject: sbom_digest(read(layer))
         for subject, layer in sbom_layers(root, lambda digest: json.loads(parsed(digest)))
     }
-    found: dict[str, Image] = {}
-    for entry in root["manifests"]:
-        if attested_for(entry) is not None:
-            continue
-        digest = entry["digest"]
-        described = entry.get("platform") or {}
-        name = f"{described.get('os')}/{described.get('architecture')}"
-        found[name] = Image(digest, json.loads(parsed(digest)), sboms.get(digest))
-    return found
+    return {
+        name: Image(digest, json.loads(parsed(digest)), sboms.get(digest))
+        for digest, name in image_platforms(root).items()
+    }
 
 
 def sbom_digest(statement: bytes) -> str:
