@@ -417,9 +417,14 @@ def build_images(
     )
     if not (base_image and base_image.created):
         if not dry_run:
+            remake = (
+                "rebuild it with `invoke base`"
+                if base_ref == settings.local_base
+                else f"pull it again with `docker pull {base_ref}`"
+            )
             raise SandboxError(
                 f"the engine gave no creation time for base {base_ref}",
-                f"check `docker image inspect {base_ref}`; rebuild it with `invoke base`",
+                f"check `docker image inspect {base_ref}`; {remake}",
             )
         plan = replace(
             plan,
