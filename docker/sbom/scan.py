@@ -10,7 +10,7 @@ namespace by one derived from the document's content.
 
 The documents list packages, not files (every package ``filesAnalyzed: false``):
 hashing each package's files took half of syft's time (python: 17.5 s of
-scanning against 8.6 s), and an image's files are pinned by its layer digests,
+scanning against 7.9 s), and an image's files are pinned by its layer digests,
 which ``invoke verify`` compares. Without hashing, syft would still list the
 files, with all-zero SHA1s; they are dropped with the relationships naming them.
 """

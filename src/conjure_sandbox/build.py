@@ -528,7 +528,7 @@ def summary(results: list[BuildResult]) -> list[str]:
         # Compressed sizes are known once pushed; a loaded image's are not.
         size = "/".join(f"{n / 1e6:.1f}" for _, n in r.sizes) or "-"
         cached = "-" if r.up_to_date else f"{r.cached_steps}/{r.total_steps}"
-        result = "up to date" if r.up_to_date else "FAILED" if not r.ok else "ok"
+        result = "up to date" if r.up_to_date else "ok" if r.ok else "FAILED"
         if r.ok and r.cache_error:
             result += ", cache not exported"
         lines.append(
