@@ -174,11 +174,11 @@ def run_target(
     digest = metadata_fields.get("containerimage.digest")
     if target.layout:
         try:
-            digest = deliver_layout(client, target, log)
+            digest = deliver_layout(target, log)
         except SandboxError as error:
             return BuildResult(name, target.platforms, time.monotonic() - started, str(error))
         finally:
-            if target.load or target.push or target.by_digest:
+            if target.push or target.by_digest:
                 Path(target.layout).unlink(missing_ok=True)
     # "builder/node/build-id": says which builder really ran it.
     node = "/".join(str(metadata_fields.get("buildx.build.ref", "?")).split("/")[:2])
@@ -200,27 +200,11 @@ def run_target(
     )
 
 
-def deliver_layout(client: DockerClient, target: BuildTarget, log: Log) -> str:
-    """Load the exported layout into the engine or upload it; return the image's digest.
-
-    Loading keeps the layout's digests: the engine's image ID is the index digest.
-    """
-    from python_on_whales.exceptions import DockerException
-
+def deliver_layout(target: BuildTarget, log: Log) -> str:
+    """Upload the exported layout, if the image is pushed; return the image's digest."""
     name, layout = target.variant.name, Path(target.layout)
-    if not (target.load or target.push or target.by_digest):
+    if not (target.push or target.by_digest):
         return layout_root(layout)
-    if target.load:
-        try:
-            client.image.load(layout, quiet=True)
-            for extra in target.tags[1:]:
-                client.image.tag(target.tags[0], extra)
-            return str(client.image.inspect(target.tags[0]).id)
-        except DockerException as error:
-            raise SandboxError(
-                f"loading {layout} into the engine failed: {engine_reason(error)}",
-                "check the engine's free space and docker info",
-            ) from None
     credentials = credentials_from_env()
     if target.by_digest:
         digest = push_layout(layout, parse_repository(target.by_digest), credentials)
@@ -489,19 +473,20 @@ def _without_sbom(plan: BuildPlan) -> BuildPlan:
 
 
 def _via_layouts(plan: BuildPlan, directory: str, export: bool = False) -> BuildPlan:
-    """Every image that is loaded or pushed goes through an OCI layout, which we then load
-    (the engine keeps its digests) or upload (the docker driver cannot push by digest).
-    ``export``: every image stays a layout in ``directory``."""
+    """Every image that is pushed goes through an OCI layout, which we then upload (the
+    docker driver cannot push by digest). ``export``: every image stays a layout in
+    ``directory``. A loaded image goes straight into the engine's store: the image
+    exporter gives it the digest the layout would have, without writing and reading
+    a tarball of it."""
     targets = tuple(
         replace(t, layout=str(Path(directory) / f"{t.variant.name}.tar"))
-        if export or t.load or t.push or t.by_digest
+        if export or t.push or t.by_digest
         else t
         for t in plan.targets
     )
-    note = (
-        "each image is exported as an OCI layout, its config dated by its SOURCE_DATE_EPOCH, "
-        "then loaded into the engine or uploaded"
-    )
+    if targets == plan.targets:
+        return plan
+    note = "each pushed or exported image is written as an OCI layout, then uploaded or kept"
     return replace(plan, targets=targets, notes=(*plan.notes, note))
 
 

@@ -55,9 +55,8 @@ class BuildTarget:
     sbom: str = ""
     # Push untagged, by digest, into this repository (CI's per-platform jobs).
     by_digest: str = ""
-    # The OCI layout (a tarball) the image is exported to; conjure-sandbox then
-    # loads it into the engine, which keeps its digests, or uploads it (the
-    # docker driver cannot push by digest).
+    # The OCI layout (a tarball) a pushed or exported image is written to;
+    # conjure-sandbox then uploads it (the docker driver cannot push by digest).
     layout: str = ""
 
     @property

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from conjure_sandbox.build import build_images
+from conjure_sandbox.build import BuildResult, build_images
 from conjure_sandbox.config import Settings, docker_dir
+from conjure_sandbox.plan import BuildPlan
 from conjure_sandbox.verify import Blob, Image, compare, images, layout_blobs, report, verify
 from tests.integration.conftest import ROOT, run_invoke, summary_rows
 
@@ -188,6 +189,42 @@ def test_steps_cached_before_the_commit_give_the_same_image_as_a_cold_build(
     (image, read), (again, read_again) = cached[key], cold[key]
     result = compare("minimal", "linux/amd64", again, image, read_again, read)
     assert result.same, "\n".join(report([result]))
+
+
+def test_a_loaded_image_has_the_digest_its_layout_export_has(tmp_path: Path) -> None:
+    """Loads skip the layout (it cost a tarball written and read again per image): the
+    image exporter must store the very index, attestations included, that verify and
+    a push by digest see."""
+    tag = "conjure-sandbox-test/loaded:0"
+    platforms = ("linux/amd64", "linux/arm64")
+    layouts = tmp_path / "layouts"
+    layouts.mkdir()
+
+    def build(**delivery: object) -> tuple[BuildPlan, BuildResult]:
+        plan, (result,) = build_images(
+            settings=LOCAL,
+            variants=("minimal",),
+            platforms=platforms,
+            tag=tag,
+            progress="quiet",
+            **delivery,  # type: ignore[arg-type]
+        )
+        assert result.ok, result.error
+        return plan, result
+
+    _, exported = build(export_dir=layouts)
+    plan, loaded = build(load=True)
+    try:
+        assert plan.targets[0].layout == "", "a load went through a layout"
+        engine_id = subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{.Id}}", plan.targets[0].tags[0]],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert exported.digest == loaded.digest == engine_id
+    finally:
+        subprocess.run(["docker", "image", "rm", plan.targets[0].tags[0]], capture_output=True)
 
 
 @pytest.mark.registry
