@@ -318,6 +318,7 @@ def check_version(
     auto_shortflags=False,
     help={
         "runs": "timed runs per figure (median)",
+        "cold_pairs": "pairs of cold builds, full alone then all (median of each side)",
         "out": "where to write the report",
         "images": "measure the images instead: first LibreOffice uses, cold imports, sizes",
         "export": "measure the reproducible export against a plain push instead",
@@ -326,6 +327,7 @@ def check_version(
 def bench(
     c: Context,
     runs: int = 5,
+    cold_pairs: int = 3,
     out: str = "docs/benchmarks.md",
     images: bool = False,
     export: bool = False,
@@ -364,7 +366,9 @@ def bench(
             print(f"report: {out}")
             return
         plan, _ = build_images(settings=settings, dry_run=True, log=lambda _: None)
-        figures = benchmark.run(plan, docker_dir(), settings.registry, Path(out), runs=runs)
+        figures = benchmark.run(
+            plan, docker_dir(), settings.registry, Path(out), runs=runs, cold_pairs=cold_pairs
+        )
         for f in figures:
             print(f"{f.name} vs {f.reference_name}: {f.ratio:.2f}x (goal <= {f.goal}x)")
         print(f"report: {out}")

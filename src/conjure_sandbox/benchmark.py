@@ -157,27 +157,44 @@ def edit_one(bench: Bench, docker_dir: Path, scratch: Path) -> list[str]:
     return _table(f"after editing {EDITED}", seconds, bench.outputs[-1])
 
 
-def cold(bench: Bench, plan: BuildPlan) -> tuple[Figure, float, list[str]]:
+def cold(bench: Bench, plan: BuildPlan, pairs: int = 1) -> tuple[Figure, float, list[str]]:
     """No cached step, base present: all variants against the default variant alone.
 
-    Also returns both builds' tables, whose cached-step counts show they were cold.
+    ``pairs`` times, each pair full alone then all, so a drift in the machine's
+    speed reaches both sides; the figure compares the medians (single cold runs
+    here differed by 5%), and its detail lists every pair. Also returns the median
+    time of all variants and the last pair's tables, whose cached-step counts show
+    the builds were cold.
     """
-    bench.log("cold builds (--no-cache, build cache pruned before each)")
+    bench.log(f"cold builds (--no-cache, build cache pruned before each), {pairs} pair(s)")
     prefix = "conjure-bench/cold:0"
-    tables: list[str] = []
-    _remove_images(prefix, plan)
-    _prune(bench)
     # --no-cache too: the engine's images keep build-cache records alive through a prune
     # (a pruned "cold" build here found 11 of 11 steps cached).
     cold_args = ("--tag", prefix, "--cache", "none", "--no-cache")
-    full = bench.invoke("build", "--variant", "full", *cold_args)
-    tables += [*_table("full alone", full, bench.outputs[-1]), ""]
-    _remove_images(prefix, plan)
-    _prune(bench)
-    every = bench.invoke("build", "--all", *cold_args)
-    tables += _table("all variants", every, bench.outputs[-1])
-    figure = Figure("cold, all variants", every, full, "cold, full variant alone", 1.10)
-    return figure, every, tables
+    alone: list[float] = []
+    every: list[float] = []
+    tables: list[str] = []
+    for _ in range(pairs):
+        _remove_images(prefix, plan)
+        _prune(bench)
+        alone.append(bench.invoke("build", "--variant", "full", *cold_args))
+        tables = [*_table("full alone", alone[-1], bench.outputs[-1]), ""]
+        _remove_images(prefix, plan)
+        _prune(bench)
+        every.append(bench.invoke("build", "--all", *cold_args))
+        tables += _table("all variants", every[-1], bench.outputs[-1])
+    listed = ", ".join(
+        f"{a:.1f} s / {f:.1f} s ({a / f:.2f}x)" for a, f in zip(every, alone, strict=True)
+    )
+    figure = Figure(
+        "cold, all variants",
+        statistics.median(every),
+        statistics.median(alone),
+        "cold, full variant alone",
+        1.10,
+        f"medians of {pairs} pair(s); each pair, all / full alone: {listed}",
+    )
+    return figure, figure.ours, ["The last pair's builds:", "", *tables]
 
 
 @contextmanager
@@ -356,8 +373,9 @@ def report(
     lines = [
         f"## {SECTION}",
         "",
-        f"Reproduce with `{COMMAND}` (add `--runs N` for the no-op medians). It prunes the",
-        "build cache: run it on a machine whose cache you can rebuild.",
+        f"Reproduce with `{COMMAND}` (`--runs N` for the no-op medians, `--cold-pairs N`",
+        "for the cold ones). It prunes the build cache: run it on a machine whose cache",
+        "you can rebuild.",
         "",
         *(f"- {key}: {value}" for key, value in facts.items()),
         "",
@@ -375,9 +393,20 @@ def report(
 
 
 def run(
-    plan: BuildPlan, docker_dir: Path, registry: str, out: Path, runs: int = 5, log: Log = print
+    plan: BuildPlan,
+    docker_dir: Path,
+    registry: str,
+    out: Path,
+    runs: int = 5,
+    cold_pairs: int = 3,
+    log: Log = print,
 ) -> list[Figure]:
     """Measure every scenario in one run and write the report to ``out``."""
+    for option, count in (("--runs", runs), ("--cold-pairs", cold_pairs)):
+        if count < 1:
+            raise SandboxError(
+                f"{option} {count}: a median needs one run or more", f"pass {option} 1 or more"
+            )
     root = docker_dir.parent
     bench = Bench(root=root, env={"CONJURE_BASE": "local"}, log=log)
     with tempfile.TemporaryDirectory(prefix="conjure-bench-") as scratch_name:
@@ -387,7 +416,7 @@ def run(
         bench.invoke("build", "--all")  # make sure the warm state exists
         figures = noop(bench, plan, bake_file, runs)
         edit = edit_one(bench, docker_dir, scratch)
-        cold_figure, cold_all, cold_tables = cold(bench, plan)
+        cold_figure, cold_all, cold_tables = cold(bench, plan, cold_pairs)
         first = plan.targets[0]
         local = [dict(first.build_args)["BASE"], *([first.sbom] if first.sbom else [])]
         figures += [cold_figure, fresh_builder(bench, registry, cold_all, local, scratch)]
@@ -399,6 +428,7 @@ def run(
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, engine {engine}",
         "platform": "the host's only, on the local base (CONJURE_BASE=local)",
         "no-op medians": f"{runs} runs after one warm-up, wall clock of the whole command",
+        "cold medians": f"{cold_pairs} pair(s) of cold builds, full alone then all",
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     write_section(out, report(figures, edit, cold_tables, facts), SECTION)

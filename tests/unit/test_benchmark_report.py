@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from conjure_sandbox.benchmark import Bench, upload_host, write_section
+from conjure_sandbox.benchmark import Bench, run, upload_host, write_section
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.plan import BuildPlan
 
 
 def test_a_section_is_appended_then_replaced_in_place(tmp_path: Path) -> None:
@@ -70,3 +71,13 @@ def test_a_failing_step_stops_the_benchmark_at_once(tmp_path: Path) -> None:
     with pytest.raises(SandboxError, match="did not complete successfully"):
         _bench(tmp_path, []).run([sys.executable, "-c", script])
     assert (tmp_path / "runs").read_text() == "x"
+
+
+@pytest.mark.parametrize(("runs", "pairs", "option"), [(0, 3, "--runs"), (5, 0, "--cold-pairs")])
+def test_a_count_below_one_is_refused_before_anything_runs(
+    tmp_path: Path, runs: int, pairs: int, option: str
+) -> None:
+    out = tmp_path / "benchmarks.md"
+    with pytest.raises(SandboxError, match=f"^{option} 0: "):
+        run(BuildPlan(targets=()), tmp_path, "127.0.0.1:5000", out, runs=runs, cold_pairs=pairs)
+    assert not out.exists()
