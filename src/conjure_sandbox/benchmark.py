@@ -151,8 +151,9 @@ def edit_one(bench: Bench, docker_dir: Path, scratch: Path) -> list[str]:
     args = ("build", "--all", "--tag", "conjure-bench/edit:0", "--cache", str(scratch / "cache"))
     bench.invoke(*args, env=env)
     edited = fork / EDITED
-    # A step of the variant's own, after the shared layers it copies.
-    edited.write_text(edited.read_text() + 'RUN echo "benchmark edit" >/tmp/edited\n')
+    # A step of the variant's own, after the shared layers it copies; new on every run,
+    # or the engine's build cache from an earlier bench would hold it.
+    edited.write_text(edited.read_text() + f'RUN echo "edit {time.time_ns()}" >/tmp/edited\n')
     seconds = bench.invoke(*args, env=env)
     return _table(f"after editing {EDITED}", seconds, bench.outputs[-1])
 
