@@ -158,7 +158,7 @@ def edit_one(bench: Bench, docker_dir: Path, scratch: Path) -> list[str]:
     return _table(f"after editing {EDITED}", seconds, bench.outputs[-1])
 
 
-def cold(bench: Bench, plan: BuildPlan, pairs: int = 1) -> tuple[Figure, float, list[str]]:
+def cold(bench: Bench, plan: BuildPlan, pairs: int) -> tuple[Figure, float, list[str]]:
     """No cached step, base present: all variants against the default variant alone.
 
     ``pairs`` times, each pair full alone then all, so a drift in the machine's

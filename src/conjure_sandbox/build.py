@@ -438,7 +438,7 @@ def build_images(
                 "generator image the engine holds (use a docker-driver builder for SBOMs)"
             )
             plan, stale = (_without_sbom(p) for p in (plan, stale))
-    if not dry_run and not export_dir:
+    if publishing and not dry_run:  # loads need no layout (see _via_layouts)
         layouts = tempfile.mkdtemp(prefix="conjure-layouts-")
     directory = str(export_dir) if export_dir else layouts or "<scratch>"
     plan, stale = (_via_layouts(p, directory, bool(export_dir)) for p in (plan, stale))
