@@ -160,13 +160,15 @@ def base(
 
 @task(auto_shortflags=False, help={"upgrade": "move every pin to its newest release"})
 def lock(c: Context, upgrade: bool = False) -> None:
-    """Compile the hashed lock files: docker/requirements.lock and docker/npm/package-lock.json."""
+    """Compile the hashed lock files: docker/requirements*.lock and docker/npm/package-lock.json."""
     import shlex
 
     from conjure_sandbox.config import docker_dir
-    from conjure_sandbox.lock import lock_argv, npm_lock_argv
+    from conjure_sandbox.lock import PYTHON_LOCK, browser_lock_argv, lock_argv, npm_lock_argv
 
     c.run(shlex.join(lock_argv(docker_dir(), upgrade=upgrade)))
+    python_lock = (docker_dir() / PYTHON_LOCK).read_text(encoding="utf-8")
+    c.run(shlex.join(browser_lock_argv(docker_dir(), python_lock, upgrade=upgrade)))
     c.run(shlex.join(npm_lock_argv(docker_dir())))
 
 

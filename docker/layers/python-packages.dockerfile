@@ -1,8 +1,12 @@
 # Copied in a RUN step rather than by COPY, so that scrub also gives /opt,
-# whose entry list the copy changes, the base's time.
+# whose entry list the copy changes, the base's time. Debian's pycairo (from
+# layers/office), package and metadata, is linked in: no start-up work, and
+# `pip check` sees rlPyCairo's requirement met.
 RUN --mount=type=bind,from=python-env,source=/opt/venv,target=/tmp/venv \
     --mount=type=bind,source=scrub,target=/usr/local/bin/scrub \
     cp -a /tmp/venv /opt/venv \
+    && ln -s /usr/lib/python3/dist-packages/cairo /usr/lib/python3/dist-packages/pycairo-*.dist-info \
+        /opt/venv/lib/python3*/site-packages/ \
     && scrub
 ENV PATH=/opt/venv/bin:$PATH \
     MPLBACKEND=Agg

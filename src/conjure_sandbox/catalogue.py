@@ -36,6 +36,9 @@ class Expectations:
     python_modules: tuple[str, ...] = ()
     absent_python_modules: tuple[str, ...] = ()
     node_modules: tuple[str, ...] = ()
+    absent_node_modules: tuple[str, ...] = ()
+    fonts: tuple[str, ...] = ()
+    absent_fonts: tuple[str, ...] = ()
     size_budget_mb: float | None = None
 
     def has(
@@ -44,12 +47,14 @@ class Expectations:
         commands: tuple[str, ...] = (),
         modules: tuple[str, ...] = (),
         node_modules: tuple[str, ...] = (),
+        fonts: tuple[str, ...] = (),
     ) -> bool:
-        """Whether the variant promises every one of these commands, Python and Node modules."""
+        """Whether the variant promises every one of these commands, modules and font families."""
         return (
             set(commands) <= set(self.commands)
             and set(modules) <= set(self.python_modules)
             and set(node_modules) <= set(self.node_modules)
+            and set(fonts) <= set(self.fonts)
         )
 
 
@@ -135,6 +140,9 @@ def parse_catalogue(data: dict[str, Any], docker_dir: Path, source: str) -> Cata
                     python_modules=tuple(expect.get("python_modules", ())),
                     absent_python_modules=tuple(expect.get("absent_python_modules", ())),
                     node_modules=tuple(expect.get("node_modules", ())),
+                    absent_node_modules=tuple(expect.get("absent_node_modules", ())),
+                    fonts=tuple(expect.get("fonts", ())),
+                    absent_fonts=tuple(expect.get("absent_fonts", ())),
                     size_budget_mb=expect.get("size_budget_mb"),
                 ),
                 default=bool(entry.get("default", False)),

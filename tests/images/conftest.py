@@ -60,7 +60,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "needs(commands=(), modules=(), node_modules=()): "
+        "needs(commands=(), modules=(), node_modules=(), fonts=()): "
         "runs only for variants that promise these",
     )
     config.addinivalue_line("markers", "contract: the executor contract every variant must pass")

@@ -82,6 +82,42 @@ def test_promised_node_modules_resolve_from_any_directory(
 
 
 @pytest.mark.arm64
+def test_absent_node_modules_are_nowhere(sandbox: Sandbox, variant: Variant) -> None:
+    found = [
+        name
+        for name in variant.expect.absent_node_modules
+        if sandbox.sh(f"find / -xdev -path '*/node_modules/{name}' -print -quit", user="0")
+    ]
+    assert found == []
+
+
+@pytest.mark.arm64
+def test_promised_and_absent_fonts(sandbox: Sandbox, variant: Variant) -> None:
+    """Font families fontconfig (LibreOffice, weasyprint, Pango) lists, and matplotlib finds."""
+    listed = sandbox.sh("command -v fc-list >/dev/null && fc-list : family || true")
+    families = {f.strip() for line in listed.split("\n") for f in line.split(",")}
+    assert [f for f in variant.expect.fonts if f not in families] == []
+    assert [f for f in variant.expect.absent_fonts if f in families] == []
+    if variant.expect.fonts and "matplotlib" in variant.expect.python_modules:
+        script = (
+            "from matplotlib import font_manager as fm\n"
+            f"for family in {list(variant.expect.fonts)!r}:\n"
+            "    path = fm.findfont(fm.FontProperties(family=family), fallback_to_default=False)\n"
+            "    print(family, fm.get_font(path).family_name)"
+        )
+        out = sandbox.python(script).split("\n")
+        assert out == [f"{f} {f}" for f in variant.expect.fonts]
+
+
+@pytest.mark.arm64
+@pytest.mark.needs(commands=("pip",))
+def test_every_installed_python_package_has_what_it_requires(sandbox: Sandbox) -> None:
+    """The venv is installed from the lock without resolving (--no-deps): pip check shows
+    that nothing is missing, Debian's pycairo linked in for rlPyCairo included."""
+    assert sandbox.sh("pip check 2>&1") == "No broken requirements found."
+
+
+@pytest.mark.arm64
 def test_no_caches_no_apt_lists_no_setuid(sandbox: Sandbox) -> None:
     def as_root(command: str) -> str:
         return sandbox.sh(command, user="0")

@@ -3,10 +3,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from conjure_sandbox.catalogue import load_catalogue, parse_catalogue
 from conjure_sandbox.config import docker_dir
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.lock import BROWSER_LOCK, FROM_DEBIAN, PYTHON_LOCK, locked_names
 
 
 def test_the_shipped_catalogue_declares_four_variants_with_full_the_default() -> None:
@@ -19,7 +22,11 @@ def test_the_shipped_catalogue_declares_four_variants_with_full_the_default() ->
         assert variant.dockerfile.is_file(), variant.dockerfile
         assert variant.description
         assert "bash" in variant.expect.commands
-        assert not set(variant.expect.commands) & set(variant.expect.absent_commands)
+        expect = variant.expect
+        assert not set(expect.commands) & set(expect.absent_commands)
+        assert not set(expect.python_modules) & set(expect.absent_python_modules)
+        assert not set(expect.node_modules) & set(expect.absent_node_modules)
+        assert not set(expect.fonts) & set(expect.absent_fonts)
 
 
 def _entry(name: str, **extra: object) -> dict[str, object]:
@@ -77,7 +84,10 @@ def test_missing_catalogue_says_where(tmp_path: Path) -> None:
 def test_expectations_encode_the_absences_between_variants() -> None:
     catalogue = load_catalogue(docker_dir())
     full, python, node, minimal = (catalogue.get(n).expect for n in catalogue.names)
-    assert set(python.python_modules) == set(full.python_modules)
+    # python is full without Node.js and the browser.
+    assert set(full.python_modules) - set(python.python_modules) == {"playwright"}
+    assert "playwright" in python.absent_python_modules
+    assert set(full.fonts) == set(python.fonts) == {"FreeSans", "FreeSerif", "Poppins", "Lora"}
     assert {"node", "npm"} <= set(python.absent_commands)
     assert "pandas" in node.absent_python_modules
     assert {"node", "npm"} <= set(minimal.absent_commands)
@@ -89,17 +99,29 @@ def test_expectations_encode_the_absences_between_variants() -> None:
         assert expect.size_budget_mb is not None
 
 
-def test_the_lock_file_pins_every_requirement_with_hashes() -> None:
-    lock = (docker_dir() / "requirements.lock").read_text()
+@pytest.mark.parametrize(
+    ("source", "lock"),
+    [("requirements.in", PYTHON_LOCK), ("requirements-browser.in", BROWSER_LOCK)],
+)
+def test_the_lock_files_pin_every_requirement_with_hashes(source: str, lock: str) -> None:
     wanted = [
-        line.strip().lower().split("[")[0]
-        for line in (docker_dir() / "requirements.in").read_text().splitlines()
+        canonicalize_name(Requirement(line).name)
+        for line in (docker_dir() / source).read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    lines = lock.splitlines()
+    lines = (docker_dir() / lock).read_text().splitlines()
     pins = [i for i, line in enumerate(lines) if "==" in line and not line.startswith(" ")]
-    pinned = {lines[i].split("==")[0].lower() for i in pins}
+    pinned = {canonicalize_name(lines[i].split("==")[0]) for i in pins}
     assert set(wanted) <= pinned
     assert "pdfkit" not in pinned  # replaced by weasyprint: wkhtmltopdf is gone from Debian 13
+    assert pinned.isdisjoint(FROM_DEBIAN)  # Debian's python3-cairo, linked into the venv
     unhashed = [lines[i] for i in pins if not lines[i + 1].lstrip().startswith("--hash=sha256:")]
     assert unhashed == []
+
+
+def test_the_browser_lock_adds_to_the_venv_without_repeating_it() -> None:
+    venv = set(locked_names((docker_dir() / PYTHON_LOCK).read_text()))
+    browser = set(locked_names((docker_dir() / BROWSER_LOCK).read_text()))
+    assert "playwright" in browser
+    assert venv.isdisjoint(browser)
+    assert "playwright" not in venv  # the python variant has no browser
