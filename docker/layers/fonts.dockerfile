@@ -17,7 +17,8 @@ RUN --mount=type=secret,id=ca-bundle \
     fetch() { \
         with-ca-bundle curl -fsSL -o "/tmp/$1.tgz" \
             "https://registry.npmjs.org/@expo-google-fonts/$1/-/$1-$2.tgz" \
-        && printf '%s  /tmp/%s.tgz\n' "$3" "$1" | sha512sum -c - \
+        && printf '%s  /tmp/%s.tgz\n' "$3" "$1" > "/tmp/$1.sha512" \
+        && sha512sum -c "/tmp/$1.sha512" \
         && mkdir -p "/tmp/$1" "/fonts/$1" \
         && tar -xzf "/tmp/$1.tgz" -C "/tmp/$1" \
         && find "/tmp/$1" -name '*.ttf' -exec cp {} "/fonts/$1/" \; \

@@ -318,7 +318,9 @@ asyncio.run(main())
 @pytest.mark.needs(modules=("mcp",))
 def test_an_mcp_client_lists_and_calls_a_fastmcp_stdio_server(sandbox: Sandbox) -> None:
     sandbox.sh(f"cat > /tmp/mcp_server.py <<'EOF'\n{MCP_SERVER}EOF")
-    out = sandbox.sh(f"cat > /tmp/mcp_client.py <<'EOF'\n{MCP_CLIENT}EOF\npython3 /tmp/mcp_client.py")
+    out = sandbox.sh(
+        f"cat > /tmp/mcp_client.py <<'EOF'\n{MCP_CLIENT}EOF\npython3 /tmp/mcp_client.py"
+    )
     assert out.split("\n") == ["[('stock', ['item', 'warehouses'])]", "bolts: 36 units"]
 
 
@@ -364,8 +366,9 @@ print(message.content[0].text, message.usage.output_tokens)
 NODE_SDK = """
 const Anthropic = require("@anthropic-ai/sdk");
 const fs = require("fs");
-const client = new Anthropic({ baseURL: "http://127.0.0.1:" + fs.readFileSync("/tmp/stand-in-port", "utf8"),
-                               apiKey: "sk-test-node", maxRetries: 0 });
+const port = fs.readFileSync("/tmp/stand-in-port", "utf8");
+const client = new Anthropic({ baseURL: "http://127.0.0.1:" + port, apiKey: "sk-test-node",
+                               maxRetries: 0 });
 client.messages.create({ model: "claude-sonnet-4-5", max_tokens: 64,
                          messages: [{ role: "user", content: "hello from node" }] })
   .then((message) => console.log(message.content[0].text, message.usage.output_tokens));

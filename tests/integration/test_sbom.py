@@ -9,8 +9,8 @@ import subprocess
 import pytest
 from packaging.markers import Marker
 
-from conjure_sandbox.lock import BROWSER_LOCK, FROM_DEBIAN, PYTHON_LOCK
 from conjure_sandbox.config import Settings, docker_dir
+from conjure_sandbox.lock import BROWSER_LOCK, FROM_DEBIAN, PYTHON_LOCK
 from conjure_sandbox.sbom import attested_sboms, package_names, package_types
 from tests.integration.conftest import run_invoke
 
