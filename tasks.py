@@ -322,8 +322,11 @@ def check_version(
         "runs": "timed runs per figure (median)",
         "cold_pairs": "pairs of cold builds, full alone then all (median of each side)",
         "out": "where to write the report",
-        "images": "measure the images instead: first LibreOffice uses, cold imports, sizes",
+        "images": "measure the images instead: first LibreOffice uses, first screenshot, "
+        "first imports, sizes",
         "export": "measure the reproducible export against a plain push instead",
+        "baseline": "with --images: an earlier build of the default variant to compare the "
+        "start and the cold imports with",
     },
 )
 def bench(
@@ -333,6 +336,7 @@ def bench(
     out: str = "docs/benchmarks.md",
     images: bool = False,
     export: bool = False,
+    baseline: str = "",
 ) -> None:
     """Benchmark builds against docker buildx bake (prunes the build cache), or the images."""
     from dataclasses import replace
@@ -352,7 +356,7 @@ def bench(
         root = docker_dir().parent
         bundle = resolve_ca_bundle(settings.ca_bundle)
         ratio = imagebench.run(
-            plan, root, settings.registry, bundle, Path(out), host_platform(), runs=runs
+            plan, root, settings.registry, bundle, Path(out), host_platform(), runs, baseline
         )
         print(f"cold imports vs the design's sample: {ratio:.2f}x (goal <= 0.8x)")
         print(f"report: {out}")

@@ -2,15 +2,19 @@
 
 Every figure is taken inside a container started with the executor's flags,
 so that ``docker run`` itself is not counted: the first LibreOffice
-conversion, a first formula recalculation, and the cold start of the heavy
-Python imports side by side with the design's sample image built on the same
-base (runs alternate, so drift hits both alike). Sizes are the compressed
-layers as pushed to the loopback registry. Writes the "Image workloads"
-section of docs/benchmarks.md.
+conversion, a first formula recalculation, a first Playwright screenshot, the
+first import of the science stack, and the cold start of the heavy Python
+imports side by side with the design's sample image built on the same base
+(runs alternate, so drift hits both alike). With ``--baseline IMAGE`` (an
+earlier build of the default variant), the interpreter's start and the cold
+imports are also compared with it, alternating the same way. Sizes are the
+compressed layers as pushed to the loopback registry. Writes the "Image
+workloads" section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
+import shlex
 import statistics
 import subprocess
 from collections.abc import Callable, Sequence
@@ -29,6 +33,42 @@ SECTION = "Image workloads"
 SAMPLE_DOCKERFILE = "benchmarks/design-sample.Dockerfile"
 SAMPLE_IMAGE = "conjure-bench/design-sample:latest"
 COLD_IMPORT = "python3 -c 'import pandas, matplotlib.pyplot, pyarrow'"
+START = "python3 -c pass"
+SCIENCE_IMPORT = "python3 -c 'import sklearn, scipy.stats, statsmodels.api, cv2'"
+# How much slower than the baseline the start and the cold imports may be.
+BASELINE_GOAL = 1.05
+
+# The webapp-testing skill's workflow: a page served on loopback, Chromium's headless
+# shell launched as the skill launches it, a screenshot; prints what the page showed.
+SCREENSHOT = """\
+import http.server, socketserver, threading
+from playwright.sync_api import sync_playwright
+
+PAGE = (b"<html><body style='margin:0;background:#ffffff'>"
+    b"<div id='box' style='width:200px;height:120px;background:rgb(0,128,255)'></div>"
+    b"<h1 id='title'>Loopback page</h1>"
+    b"<script>document.getElementById('title').textContent += ' ready'</script></body></html>")
+
+class Page(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(PAGE)
+    def log_message(self, *args):
+        pass
+
+server = socketserver.TCPServer(("127.0.0.1", 0), Page)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+with sync_playwright() as p:
+    browser = p.chromium.launch(headless=True)
+    page = browser.new_page(viewport={"width": 400, "height": 300})
+    page.goto(f"http://localhost:{server.server_address[1]}/")
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path="/tmp/shot.png")
+    print(page.text_content("#title"))
+    browser.close()
+"""
 
 MAKE_DOCX = (
     "python3 -c 'from docx import Document; d = Document(); "
@@ -108,17 +148,19 @@ def measure(
     return Timing.of(name, image, [timed(image, setup, command, env) for _ in range(runs)])
 
 
-def cold_imports(ours: str, sample: str, runs: int, log: Log) -> tuple[Timing, Timing]:
-    """The heavy imports, alternating our image and the sample so drift hits both."""
-    timed(ours, "", COLD_IMPORT)  # page cache warm for both, not counted
-    timed(sample, "", COLD_IMPORT)
+def alternating(
+    name: str, command: str, ours: str, other: str, runs: int, log: Log
+) -> tuple[Timing, Timing]:
+    """``command`` in our image and another, alternating so that drift hits both."""
+    timed(ours, "", command)  # page cache warm for both, not counted
+    timed(other, "", command)
     mine: list[tuple[float, int]] = []
     theirs: list[tuple[float, int]] = []
     for _ in range(runs):
-        mine.append(timed(ours, "", COLD_IMPORT))
-        theirs.append(timed(sample, "", COLD_IMPORT))
-    log(f"  cold imports: ours {[s for s, _ in mine]}, sample {[s for s, _ in theirs]}")
-    return Timing.of("cold imports", ours, mine), Timing.of("cold imports", sample, theirs)
+        mine.append(timed(ours, "", command))
+        theirs.append(timed(other, "", command))
+    log(f"  {name}: ours {[s for s, _ in mine]}, {other} {[s for s, _ in theirs]}")
+    return Timing.of(name, ours, mine), Timing.of(name, other, theirs)
 
 
 def build_sample(root: Path, base: str, ca_bundle: Path | None, log: Log) -> None:
@@ -165,6 +207,7 @@ def report(
     sizes: dict[str, tuple[int, ...]],
     steps: tuple[str, list[str]],
     facts: dict[str, str],
+    against_baseline: Sequence[tuple[Timing, Timing]] = (),
 ) -> str:
     """The section's Markdown; ``steps`` is the default variant's name and its layers' steps."""
     ours, sample = cold
@@ -172,7 +215,8 @@ def report(
     lines = [
         f"## {SECTION}",
         "",
-        f"Reproduce with `{COMMAND}` (`--runs N` for more runs; the images must be built).",
+        f"Reproduce with `{COMMAND}` (`--runs N` for more runs, `--baseline IMAGE` to compare",
+        "the start and the cold imports with an earlier build; the images must be built).",
         "Every time is taken inside a fresh container started with the executor's flags",
         f"(`{' '.join(EXECUTOR_FLAGS)}`), so it excludes `docker run` itself.",
         "",
@@ -181,14 +225,18 @@ def report(
         "| workload | image | median | runs | stderr bytes | goal |",
         "|---|---|---|---|---|---|",
     ]
-    goals = {"first docx to PDF": "<= 5 s", "first xlsx recalculation": "<= 10 s"}
+    goals = {
+        "first docx to PDF": "<= 5 s",
+        "first xlsx recalculation": "<= 10 s",
+        "first Playwright screenshot": "<= 3 s",
+    }
     for t in timings:
         runs = ", ".join(f"{s:.2f}" for s in t.seconds)
         goal = goals.get(t.name, "")
         lines.append(
             f"| {t.name} | {t.image} | {t.median:.2f} s | {runs} | {t.stderr_bytes} | {goal} |"
         )
-    for t in cold:
+    for t in (*cold, *(t for pair in against_baseline for t in pair)):
         runs = ", ".join(f"{s:.2f}" for s in t.seconds)
         lines.append(f"| {t.name} | {t.image} | {t.median:.2f} s | {runs} | {t.stderr_bytes} | |")
     lines += [
@@ -196,6 +244,12 @@ def report(
         f"Cold imports, ours against the design's sample on the same base: {ratio:.2f}x "
         f"(goal <= 0.80x, {'met' if ratio <= 0.8 else 'NOT met'}); stderr "
         f"{ours.stderr_bytes} bytes against {sample.stderr_bytes}.",
+        *(
+            f"{now.name}, ours against {then.image}: {now.median / then.median:.2f}x "
+            f"(goal <= {BASELINE_GOAL:.2f}x, "
+            f"{'met' if now.median / then.median <= BASELINE_GOAL else 'NOT met'})."
+            for now, then in against_baseline
+        ),
         "",
         "Compressed linux/amd64 sizes as pushed (MB):",
         "",
@@ -220,6 +274,7 @@ def run(
     out: Path,
     platform: str,
     runs: int = 5,
+    baseline: str | None = None,
     log: Log = print,
 ) -> float:
     """Measure, write the section of ``out``; returns the cold-import ratio."""
@@ -240,12 +295,25 @@ def run(
         ),
         measure("first xlsx recalculation", full, MAKE_XLSX, RECALC, runs, macro),
     ]
+    log("first Playwright screenshot, first science imports")
+    write_script = f"printf %s {shlex.quote(SCREENSHOT)} > /tmp/shot.py"
+    timings += [
+        measure("first Playwright screenshot", full, write_script, "python3 /tmp/shot.py", runs),
+        measure("first science imports", full, "", SCIENCE_IMPORT, runs),
+    ]
     log("cold imports")
-    cold = cold_imports(full, SAMPLE_IMAGE, runs, log)
+    cold = alternating("cold imports", COLD_IMPORT, full, SAMPLE_IMAGE, runs, log)
+    against_baseline = []
+    if baseline:
+        log(f"start and cold imports against {baseline}")
+        against_baseline = [
+            alternating("python3 start", START, full, baseline, runs, log),
+            alternating("cold imports", COLD_IMPORT, full, baseline, runs, log),
+        ]
     log("sizes")
     sizes = {name: pushed_sizes(ref, registry, name, platform) for name, ref in images.items()}
     sizes["design sample"] = pushed_sizes(SAMPLE_IMAGE, registry, "design-sample", platform)
     facts = {"runs": f"{runs} per workload, each in a new container", "platform": platform}
     steps = (default.variant.name, layer_steps(full))
-    write_section(out, report(timings, cold, sizes, steps, facts), SECTION)
+    write_section(out, report(timings, cold, sizes, steps, facts, against_baseline), SECTION)
     return cold[0].median / cold[1].median

@@ -14,6 +14,7 @@ import json
 
 import pytest
 
+from conjure_sandbox.imagebench import SCREENSHOT
 from tests.images.conftest import Sandbox
 
 pytestmark = pytest.mark.docker
@@ -236,52 +237,44 @@ doc.save("/workspace/fonts.docx")
     assert "Set in Poppins" in box.sh("pdftotext /workspace/fonts.pdf -")
 
 
-SCREENSHOT = """
-import http.server, socketserver, threading, time
-from PIL import Image
-from playwright.sync_api import sync_playwright
-
-page_html = (b"<html><body style='margin:0;background:#ffffff'>"
-    b"<div id='box' style='width:200px;height:120px;background:rgb(0,128,255)'></div>"
-    b"<h1 id='title'>Loopback page</h1>"
-    b"<script>document.getElementById('title').textContent += ' ready'</script></body></html>")
-
-class Page(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.end_headers()
-        self.wfile.write(page_html)
-    def log_message(self, *args):
-        pass
-
-server = socketserver.TCPServer(("127.0.0.1", 0), Page)
-threading.Thread(target=server.serve_forever, daemon=True).start()
-started = time.monotonic()
-with sync_playwright() as p:
-    browser = p.chromium.launch(headless=True)
-    page = browser.new_page(viewport={"width": 400, "height": 300})
-    page.goto(f"http://localhost:{server.server_address[1]}/")
-    page.wait_for_load_state("networkidle")
-    page.screenshot(path="/workspace/shot.png")
-    title = page.text_content("#title")
-    browser.close()
-elapsed = time.monotonic() - started
-shot = Image.open("/workspace/shot.png").convert("RGB")
-print(title, shot.size, shot.getpixel((100, 60)), shot.getpixel((350, 60)))
-print(f"seconds {elapsed:.2f}")
-"""
-
-
 @pytest.mark.arm64
+@pytest.mark.needs(modules=("playwright",), commands=("chromium-headless-shell",))
+def test_playwright_finds_debians_headless_shell_where_it_would_download_its_own(
+    sandbox: Sandbox,
+) -> None:
+    """The wiring, on every platform: Playwright's own answer for where its headless shell
+    lives leads to Debian's, which runs. (The screenshot below is not in the emulated arm64
+    session: under this machine's qemu-user, Chromium's child processes segfault.)"""
+    location = sandbox.sh(
+        "playwright install --dry-run chromium-headless-shell"
+        " | sed -n '/Install location:/{s/^ *Install location: *//p;q}'"
+    )
+    linked = sandbox.sh(
+        f"readlink -f {location}/chrome-headless-shell-linux*/chrome-headless-shell"
+    )
+    assert linked == "/usr/lib/chromium/chromium-headless-shell"
+    assert sandbox.sh(f"{linked} --version").startswith("Chromium ")
+
+
 @pytest.mark.needs(modules=("playwright", "PIL"), commands=("chromium-headless-shell",))
 def test_playwright_screenshots_a_loopback_page_on_first_use(fresh_sandbox: Sandbox) -> None:
-    out = fresh_sandbox.sh(
+    """The webapp-testing skill's launch, unchanged; the page and its pixels come back.
+
+    How long this takes is ``invoke bench --images``'s business (goal 3 s), not the test's.
+    """
+    box = fresh_sandbox
+    title = box.sh(
         f"cat > /tmp/shot.py <<'EOF'\n{SCREENSHOT}EOF\ncd /workspace && python3 /tmp/shot.py"
     )
-    result, seconds = out.split("\n")
-    print(seconds)  # the first screenshot in a fresh container, for the record
-    assert result == "Loopback page ready (400, 300) (0, 128, 255) (255, 255, 255)"
+    assert title == "Loopback page ready"
+    pixels = box.python(
+        """
+from PIL import Image
+shot = Image.open("/tmp/shot.png").convert("RGB")
+print(shot.size, shot.getpixel((100, 60)), shot.getpixel((350, 60)))
+"""
+    )
+    assert pixels == "(400, 300) (0, 128, 255) (255, 255, 255)"
 
 
 MCP_SERVER = """
