@@ -5,7 +5,8 @@
 # architecture, since jlink links the target's modules; the JDK that builds it
 # never enters an image. AWT's X11, splash-screen and sound libraries are left
 # out: headless Java never loads them, and the image has none of the libraries
-# they link.
+# they link. The JDK's postinst links its man pages and fails where slim images
+# have no man1.
 FROM ${BASE} AS java
 ARG DEBIAN_FRONTEND=noninteractive
 ARG JAVA_MODULES=java.base,java.desktop,java.logging,java.naming,java.sql,java.xml,jdk.charsets
