@@ -319,8 +319,10 @@ def test_an_mcp_client_lists_and_calls_a_fastmcp_stdio_server(sandbox: Sandbox) 
 
 # A stand-in for the Messages API on loopback: it answers one request with a
 # reply built from what it received, and saves the request for the test to read.
+# It starts the client (its arguments) only once its port is bound, and passes the
+# address in STAND_IN_URL, so the client never waits for the server to be ready.
 STAND_IN = """
-import http.server, json
+import http.server, json, os, subprocess, sys, threading
 class Messages(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -329,7 +331,8 @@ class Messages(http.server.BaseHTTPRequestHandler):
         seen = {"path": self.path, "key": key.removeprefix("Bearer "),
                 "version": self.headers.get("anthropic-version"), "model": body["model"],
                 "text": body["messages"][0]["content"]}
-        json.dump(seen, open("/tmp/stand-in-seen.json", "w"))
+        with open("/tmp/stand-in-seen.json", "w") as saved:
+            json.dump(seen, saved)
         reply = {"id": "msg_01", "type": "message", "role": "assistant", "model": body["model"],
                  "content": [{"type": "text", "text": "echo: " + seen["text"]}],
                  "stop_reason": "end_turn", "stop_sequence": None,
@@ -343,14 +346,15 @@ class Messages(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 server = http.server.HTTPServer(("127.0.0.1", 0), Messages)
-open("/tmp/stand-in-port", "w").write(str(server.server_address[1]))
-server.handle_request()
+threading.Thread(target=server.handle_request, daemon=True).start()
+url = f"http://127.0.0.1:{server.server_address[1]}"
+sys.exit(subprocess.run(sys.argv[1:], env=dict(os.environ, STAND_IN_URL=url)).returncode)
 """
 
 PYTHON_SDK = """
-import anthropic
-client = anthropic.Anthropic(base_url="http://127.0.0.1:" + open("/tmp/stand-in-port").read(),
-                             api_key="sk-test-python", max_retries=0)
+import anthropic, os
+client = anthropic.Anthropic(base_url=os.environ["STAND_IN_URL"], api_key="sk-test-python",
+                             max_retries=0)
 message = client.messages.create(model="claude-sonnet-4-5", max_tokens=64,
                                  messages=[{"role": "user", "content": "hello from python"}])
 print(message.content[0].text, message.usage.output_tokens)
@@ -358,9 +362,7 @@ print(message.content[0].text, message.usage.output_tokens)
 
 NODE_SDK = """
 const Anthropic = require("@anthropic-ai/sdk");
-const fs = require("fs");
-const port = fs.readFileSync("/tmp/stand-in-port", "utf8");
-const client = new Anthropic({ baseURL: "http://127.0.0.1:" + port, apiKey: "sk-test-node",
+const client = new Anthropic({ baseURL: process.env.STAND_IN_URL, apiKey: "sk-test-node",
                                maxRetries: 0 });
 client.messages.create({ model: "claude-sonnet-4-5", max_tokens: 64,
                          messages: [{ role: "user", content: "hello from node" }] })
@@ -369,14 +371,12 @@ client.messages.create({ model: "claude-sonnet-4-5", max_tokens: 64,
 
 
 def _ask_the_stand_in(sandbox: Sandbox, client: str, run: str) -> tuple[str, dict[str, str]]:
-    """Start the stand-in, run ``client`` with ``run``; the reply and what the stand-in saw."""
+    """Run ``client`` with ``run`` under the stand-in; the reply and what the stand-in saw."""
     reply = sandbox.sh(
         f"cat > /tmp/stand_in.py <<'EOF'\n{STAND_IN}EOF\n"
         f"cat > /tmp/client <<'EOF'\n{client}EOF\n"
-        "rm -f /tmp/stand-in-port /tmp/stand-in-seen.json\n"
-        "python3 /tmp/stand_in.py & server=$!\n"
-        "for _ in $(seq 100); do [ -s /tmp/stand-in-port ] && break; sleep 0.1; done\n"
-        f"{run} /tmp/client; status=$?; wait $server; exit $status"
+        "rm -f /tmp/stand-in-seen.json\n"
+        f"cd /workspace && python3 /tmp/stand_in.py {run} /tmp/client"
     )
     return reply, json.loads(sandbox.sh("cat /tmp/stand-in-seen.json"))
 
@@ -395,7 +395,7 @@ def test_the_anthropic_python_sdk_talks_to_a_loopback_stand_in(sandbox: Sandbox)
 @pytest.mark.arm64
 @pytest.mark.needs(node_modules=("@anthropic-ai/sdk",))
 def test_the_anthropic_node_sdk_talks_to_a_loopback_stand_in(sandbox: Sandbox) -> None:
-    reply, seen = _ask_the_stand_in(sandbox, NODE_SDK, "cd /workspace && node")
+    reply, seen = _ask_the_stand_in(sandbox, NODE_SDK, "node")
     assert reply == "echo: hello from node 2"
     assert seen["path"] == "/v1/messages"
     assert seen["key"] == "sk-test-node"
