@@ -350,6 +350,10 @@ def bench(
     settings = replace(Settings.from_env(), base="local")
 
     def run_images() -> None:
+        if baseline:
+            from conjure_sandbox.uptodate import local_images
+
+            imagebench.require_baseline(baseline, local_images([baseline]))
         plan, results = build_images(settings=settings, progress="quiet")
         if not all(r.ok for r in results):
             raise Exit("error: a variant did not build (fix: see the log above)", code=1)

@@ -17,13 +17,14 @@ from __future__ import annotations
 import shlex
 import statistics
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from conjure_sandbox.benchmark import write_section
 from conjure_sandbox.cabundle import secret_spec
 from conjure_sandbox.config import EXECUTOR_FLAGS
+from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import BuildPlan
 from conjure_sandbox.registry import layer_sizes, parse_repository
 
@@ -146,6 +147,20 @@ def measure(
     name: str, image: str, setup: str, command: str, runs: int, env: Sequence[str] = ()
 ) -> Timing:
     return Timing.of(name, image, [timed(image, setup, command, env) for _ in range(runs)])
+
+
+def require_baseline(ref: str, found: Mapping[str, object] | None) -> None:
+    """Refuse a ``--baseline`` the engine does not hold (``found``: what it holds of ``ref``).
+
+    Checked before anything is built: ``docker run`` would otherwise try to pull it, or
+    read a value starting with a dash as its own option, an hour into the bench.
+    """
+    if ref.startswith("-") or not found or ref not in found:
+        raise SandboxError(
+            f"--baseline {ref!r} is not an image in the engine",
+            "build the earlier commit first (git worktree add /tmp/before REV, then "
+            "invoke build --variant full --tag conjure-bench/before there) and pass its tag",
+        )
 
 
 def alternating(

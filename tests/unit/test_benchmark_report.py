@@ -9,6 +9,7 @@ import pytest
 
 from conjure_sandbox.benchmark import Bench, run, upload_host, write_section
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.imagebench import require_baseline
 from conjure_sandbox.plan import BuildPlan
 
 
@@ -81,3 +82,24 @@ def test_a_count_below_one_is_refused_before_anything_runs(
     with pytest.raises(SandboxError, match=f"^{option} 0: "):
         run(BuildPlan(targets=()), tmp_path, "127.0.0.1:5000", out, runs=runs, cold_pairs=pairs)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("ref", "found"),
+    [
+        ("conjure-bench/before:latest", {}),  # not in the engine
+        ("conjure-bench/before:latest", None),  # no engine answered
+        ("--privileged", None),  # an option, not an image
+    ],
+)
+def test_a_baseline_the_engine_lacks_is_one_line_with_its_fix(
+    ref: str, found: dict[str, object] | None
+) -> None:
+    with pytest.raises(SandboxError) as caught:
+        require_baseline(ref, found)
+    assert str(caught.value).startswith(f"--baseline {ref!r} is not an image in the engine (fix:")
+    assert "\n" not in str(caught.value)
+
+
+def test_a_baseline_in_the_engine_is_accepted() -> None:
+    require_baseline("conjure-bench/before:latest", {"conjure-bench/before:latest": object()})
