@@ -4,12 +4,20 @@ Plain HTTP against the distribution API (bearer tokens earned per scope, or
 basic auth), since neither the docker CLI nor python-on-whales lists a
 repository's tags. Tag lists follow ``Link`` pagination. Loopback
 registries are spoken to over http, every other one over https.
+
+Credentials stay with their host: a redirect to another host (GHCR's blob
+CDN, an S3-backed registry's storage) is followed without ``Authorization``,
+as requests' ``rebuild_auth`` does, and a token realm must be https unless
+it is on loopback. Every request gets the same bounded retry on a 5xx or a
+network error (refused, reset, timed out, unresolvable), then one line that
+names the registry.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -99,6 +107,59 @@ def credentials_from_env(
     return Credentials(user, password)
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port: what must stay the same for credentials to follow a redirect."""
+    parts = urllib.parse.urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+class _CredentialsStayHome(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, dropping ``Authorization`` once one leaves the original origin.
+
+    urllib copies every header added with ``add_header`` onto the redirected
+    request, whatever its host; a blob CDN would receive the registry's token.
+    """
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(newurl) != _origin(req.full_url):
+            new.remove_header("Authorization")
+        return new
+
+
+_OPENER = urllib.request.build_opener(_CredentialsStayHome)
+
+
+def _urlopen(request: urllib.request.Request, timeout: float) -> http.client.HTTPResponse:
+    response: http.client.HTTPResponse = _OPENER.open(request, timeout=timeout)
+    return response
+
+
+def _check_realm(realm: str, url: str) -> None:
+    """A token realm gets the user's password: https only, or http on loopback."""
+    parts = urllib.parse.urlsplit(realm)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS:
+        return
+    raise SandboxError(
+        f"{url} sends its credentials to the token realm {realm!r}, which is not https",
+        "use a registry whose token service is https (plain http only on loopback)",
+    )
+
+
 def _authorization(challenge: str, credentials: Credentials | None, url: str) -> str:
     """The Authorization header a 401's challenge asks for: basic, or a bearer token."""
     if challenge.lower().startswith("basic"):
@@ -110,12 +171,13 @@ def _authorization(challenge: str, credentials: Credentials | None, url: str) ->
         return credentials.basic()
     fields = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
     realm = fields.get("realm", "")
+    _check_realm(realm, url)
     query = urllib.parse.urlencode({k: v for k, v in fields.items() if k in ("service", "scope")})
     token_request = urllib.request.Request(f"{realm}?{query}")
     if credentials:
         token_request.add_header("Authorization", credentials.basic())
     try:
-        with urllib.request.urlopen(token_request, timeout=30) as response:
+        with _urlopen(token_request, timeout=30) as response:
             answer = json.loads(response.read())
     except urllib.error.HTTPError as error:
         raise SandboxError(
@@ -123,9 +185,10 @@ def _authorization(challenge: str, credentials: Credentials | None, url: str) ->
             f"(HTTP {error.code})",
             "check CONJURE_REGISTRY_USER / CONJURE_REGISTRY_PASSWORD and the token's scopes",
         ) from None
-    except (OSError, ValueError) as error:
+    except (OSError, http.client.HTTPException, ValueError) as error:
         raise SandboxError(
-            f"the token service {realm} did not answer ({error})", "check the registry's auth"
+            f"the token service {realm} did not answer ({network_reason(error)})",
+            "check the registry's auth and the network, then run again",
         ) from None
     # The distribution spec names it "token"; OAuth2-style services answer "access_token".
     token = answer.get("token") or answer.get("access_token")
@@ -139,14 +202,14 @@ def _open(
 ) -> tuple[bytes, Message]:
     """A GET that answers the registry's auth challenge once: the body and the headers."""
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with _urlopen(request, timeout=30) as response:
             return bytes(response.read()), response.headers
     except urllib.error.HTTPError as error:
         if error.code != 401:
             raise
         challenge = error.headers.get("WWW-Authenticate", "")
     request.add_header("Authorization", _authorization(challenge, credentials, request.full_url))
-    with urllib.request.urlopen(request, timeout=30) as response:
+    with _urlopen(request, timeout=30) as response:
         return bytes(response.read()), response.headers
 
 
@@ -155,9 +218,13 @@ class ServerError(SandboxError):
 
 
 # A registry answers 5xx now and then (Debian's: "invalid checksum digest format" on a
-# push): each request is tried this many more times, waiting RETRY_DELAY, then twice that.
+# push), and a connection is refused or reset now and then: each request is tried this
+# many more times, waiting RETRY_DELAY, then twice that.
 RETRIES = 2
 RETRY_DELAY = 0.5
+# What fails a request before any HTTP answer: refused, reset, timed out, unresolvable
+# (all OSError, urllib's URLError included), or a reply cut off mid-way.
+NETWORK_ERRORS = (OSError, http.client.HTTPException)
 # Such an answer as docker and buildx print it: "unexpected status from HEAD request
 # to http://...: 500 Internal Server Error".
 SERVER_ERROR = re.compile(r"\b(5\d\d) (Internal Server Error|Bad Gateway|Service Unavailable)\b")
@@ -172,6 +239,34 @@ def retry_after(what: str, code: int, attempt: int) -> bool:
     )
     time.sleep(RETRY_DELAY * 2**attempt)
     return True
+
+
+def network_reason(error: BaseException) -> str:
+    """``Connection refused`` rather than ``<urlopen error [Errno 111] ...>``."""
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror
+    return str(reason) or type(reason).__name__
+
+
+def retry_network(what: str, error: BaseException, attempt: int) -> bool:
+    """Whether to try ``what`` again after a network error; says so on stderr when it does."""
+    if attempt >= RETRIES:
+        return False
+    print(
+        f"warning: {what}: {network_reason(error)}; retry {attempt + 1} of {RETRIES}",
+        file=sys.stderr,
+    )
+    time.sleep(RETRY_DELAY * 2**attempt)
+    return True
+
+
+def unreachable(registry: str, error: BaseException) -> SandboxError:
+    """The one line for a registry that stayed unreachable through every retry."""
+    return SandboxError(
+        f"{registry}: registry unreachable after {RETRIES + 1} tries ({network_reason(error)})",
+        "start the registry or check the address and the network, then run again",
+    )
 
 
 def _get(
@@ -199,11 +294,10 @@ def _get_with_headers(
                 f"{repository.name}: GET {path} failed (HTTP {error.code})",
                 "check the registry address and credentials",
             ) from None
-        except OSError as error:
-            raise SandboxError(
-                f"{repository.name}: registry unreachable ({error})",
-                "start the registry or check the network, then run again",
-            ) from None
+        except NETWORK_ERRORS as error:
+            if retry_network(f"{repository.name}: GET {path}", error, attempt):
+                continue
+            raise unreachable(repository.name, error) from None
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
@@ -375,7 +469,7 @@ class _Pusher:
             if self.auth:
                 request.add_header("Authorization", self.auth)
             try:
-                with urllib.request.urlopen(request, timeout=600) as response:
+                with _urlopen(request, timeout=600) as response:
                     response.read()
                     return int(response.status), response.headers
             except urllib.error.HTTPError as error:
@@ -392,6 +486,10 @@ class _Pusher:
                 raise (ServerError if error.code >= 500 else SandboxError)(
                     f"{method} {url}: HTTP {error.code}", "check the registry and the credentials"
                 ) from None
+            except NETWORK_ERRORS as error:
+                if replayable and retry_network(f"{method} {url}", error, attempt):
+                    continue
+                raise unreachable(self.repository.name, error) from None
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def blob(self, digest: str, size: int, content: IO[bytes]) -> None:

@@ -11,6 +11,10 @@ every run. Actions:
 
 With ``down`` every later request is dropped too, as if the registry had been
 killed, until ``heal()``.
+
+With ``blob_host`` it also plays a registry whose storage lives elsewhere
+(GHCR's CDN, S3): a blob GET the registry answers 200 (auth checked) is
+answered instead with a 307 to ``http://<blob_host>/blobs/<digest>``.
 """
 
 from __future__ import annotations
@@ -34,9 +38,11 @@ class Fault:
 class FaultProxy:
     """Listens on ``127.0.0.1:port``, forwards to ``upstream`` (host:port), fails one request."""
 
-    def __init__(self, port: int, upstream: str, fault: Fault | None = None) -> None:
+    def __init__(
+        self, port: int, upstream: str, fault: Fault | None = None, blob_host: str = ""
+    ) -> None:
         self.host = f"127.0.0.1:{port}"
-        self.upstream, self.fault = upstream, fault
+        self.upstream, self.fault, self.blob_host = upstream, fault, blob_host
         self.seen = 0
         self.fired = self.is_down = False
         self.lock = threading.Lock()
@@ -94,6 +100,13 @@ class FaultProxy:
                 upstream.close()
                 if action == "drop-after":
                     self.close_connection = True
+                    return
+                blob = re.search(r"/blobs/(sha256:[0-9a-f]{64})$", self.path)
+                if proxy.blob_host and blob and self.command == "GET" and response.status == 200:
+                    self.send_response(307)
+                    self.send_header("Location", f"http://{proxy.blob_host}/blobs/{blob[1]}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 self.send_response(response.status, response.reason)
                 for k, v in response.getheaders():

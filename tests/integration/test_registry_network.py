@@ -1,0 +1,174 @@
+"""Credentials stay with their registry, and network failures end in one line.
+
+Real registries on loopback (Debian's docker-registry, with basic and with
+token auth), a front that redirects blob reads to a second loopback server
+standing in for a CDN, and the fault proxy cutting a chosen request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.registry import (
+    Credentials,
+    Repository,
+    _Pusher,
+    fetch_blob,
+    fetch_manifest,
+    list_tags,
+    push_layout,
+)
+from tests.integration.blobstore import BlobStore
+from tests.integration.conftest import Registry
+from tests.integration.faultproxy import Fault, FaultProxy
+from tests.integration.tokenissuer import TokenIssuer
+
+pytestmark = pytest.mark.registry
+
+PATH = "holsee/conjure-sandbox"
+USER, PASSWORD = "maint", "s3cret-password-for-the-test"
+
+
+@pytest.fixture
+def servers() -> Iterator[list[BlobStore | FaultProxy | TokenIssuer]]:
+    started: list[BlobStore | FaultProxy | TokenIssuer] = []
+    yield started
+    for server in started:
+        server.close()
+
+
+def _registry(
+    auth: str, make_registry: Callable[..., Registry], servers: list[object], tmp_path: Path
+) -> tuple[Registry, TokenIssuer | None]:
+    if auth == "basic":
+        return make_registry(5040, users={USER: PASSWORD}), None
+    issuer = TokenIssuer(5041, {USER: PASSWORD}, {USER}, tmp_path)
+    servers.append(issuer)
+    return make_registry(5042, auth=issuer.registry_auth()), issuer
+
+
+@pytest.mark.parametrize("auth", ["basic", "token"])
+def test_a_blob_redirect_to_another_host_never_carries_the_credentials(
+    auth: str,
+    make_registry: Callable[..., Registry],
+    servers: list[BlobStore | FaultProxy | TokenIssuer],
+    tmp_path: Path,
+) -> None:
+    registry, _ = _registry(auth, make_registry, servers, tmp_path)
+    credentials = Credentials(USER, PASSWORD)
+    data = b"a blob the registry keeps in storage elsewhere\n" * 100
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    _Pusher(Repository(registry.host, PATH), credentials).blob(digest, len(data), io.BytesIO(data))
+
+    store = BlobStore(5043, registry.root / "data")
+    front = FaultProxy(5044, registry.host, blob_host=store.host)
+    servers += [store, front]
+
+    assert fetch_blob(Repository(front.host, PATH), digest, credentials) == data
+    assert store.requests, "the blob read was never redirected: the test proves nothing"
+    seen = json.dumps(store.requests)
+    assert "authorization" not in seen.lower(), seen
+    assert PASSWORD not in seen
+
+
+def test_a_token_realm_over_plain_http_off_loopback_gets_no_password() -> None:
+    from conjure_sandbox.registry import _authorization
+
+    challenge = 'Bearer realm="http://auth.example.com/token",service="registry"'
+    with pytest.raises(SandboxError, match="not https") as refused:
+        _authorization(challenge, Credentials(USER, PASSWORD), "https://registry.example.com/v2/")
+    assert "\n" not in str(refused.value)
+
+
+def test_an_unreachable_registry_is_one_line_after_the_retries(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    nowhere = Repository("127.0.0.1:5049", PATH)  # nothing listens there
+    with pytest.raises(SandboxError) as failed:
+        list_tags(nowhere)
+    message = str(failed.value)
+    assert message.startswith("127.0.0.1:5049/holsee/conjure-sandbox: registry unreachable")
+    assert "after 3 tries (Connection refused)" in message
+    assert "\n" not in message
+    assert "retry 2 of 2" in capsys.readouterr().err
+
+
+def _layout(directory: Path) -> tuple[Path, str]:
+    """A one-platform OCI layout tarball (config, one layer, manifest) and its manifest digest."""
+    blobs: dict[str, bytes] = {}
+
+    def add(data: bytes, media_type: str) -> dict[str, object]:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        blobs[digest] = data
+        return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+    layer = add(b"layer bytes " * 4096, "application/vnd.oci.image.layer.v1.tar+gzip")
+    config = add(
+        json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers"}}).encode(),
+        "application/vnd.oci.image.config.v1+json",
+    )
+    manifest = add(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": config,
+                "layers": [layer],
+            }
+        ).encode(),
+        "application/vnd.oci.image.manifest.v1+json",
+    )
+    path = directory / "layout.tar"
+    with tarfile.open(path, "w") as tar:
+        index = json.dumps({"schemaVersion": 2, "manifests": [manifest]}).encode()
+        for name, data in [
+            ("index.json", index),
+            *((f"blobs/{d.replace(':', '/')}", b) for d, b in blobs.items()),
+        ]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path, str(manifest["digest"])
+
+
+def test_a_reset_mid_upload_is_retried_and_the_push_completes(
+    make_registry: Callable[..., Registry],
+    servers: list[BlobStore | FaultProxy | TokenIssuer],
+    tmp_path: Path,
+) -> None:
+    registry = make_registry(5045)
+    proxy = FaultProxy(5046, registry.host, Fault("PUT", r"/blobs/uploads/", 1, "drop"))
+    servers.append(proxy)
+    layout, digest = _layout(tmp_path)
+    assert push_layout(layout, Repository(proxy.host, PATH), tag="0.1.0") == digest
+    assert proxy.fired
+    found = fetch_manifest(Repository(registry.host, PATH), "0.1.0")
+    assert found is not None
+    assert found.digest == digest
+
+
+def test_a_registry_gone_mid_upload_is_one_line_and_nothing_is_tagged(
+    make_registry: Callable[..., Registry],
+    servers: list[BlobStore | FaultProxy | TokenIssuer],
+    tmp_path: Path,
+) -> None:
+    registry = make_registry(5047)
+    proxy = FaultProxy(5048, registry.host, Fault("PUT", r"/blobs/uploads/", 1, "drop", down=True))
+    servers.append(proxy)
+    layout, digest = _layout(tmp_path)
+    with pytest.raises(SandboxError) as failed:
+        push_layout(layout, Repository(proxy.host, PATH), tag="0.1.0")
+    assert proxy.fired
+    assert "registry unreachable after 3 tries" in str(failed.value)
+    assert "\n" not in str(failed.value)
+    direct = Repository(registry.host, PATH)
+    assert list_tags(direct) == []
+    assert fetch_manifest(direct, digest) is None
