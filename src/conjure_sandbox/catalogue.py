@@ -6,8 +6,9 @@ Nothing else in the project defines a variant; a fifth variant is one more
 
 from __future__ import annotations
 
+import re
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,47 +108,156 @@ class Catalogue:
         return tuple(v for v in self.variants if v.name in wanted)
 
 
-def _require(entry: dict[str, Any], key: str, where: str) -> Any:
+# Each string in variants.toml reaches a file path, an image reference, a CI job
+# name or a command line: each must match its pattern, checked before use.
+NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
+# Empty (the default variant) or "-word[-word...]": never a dot, so a suffixed tag
+# never reads as another release's version (0.1.0-rc.1).
+TAG_SUFFIX = re.compile(r"^(?:-[a-z][a-z0-9]*(?:-[a-z0-9]+)*)?$")
+# A file directly in docker/: no directory part, nothing that climbs out of it.
+DOCKERFILE = re.compile(r"^Dockerfile(?:\.[a-z0-9]+(?:-[a-z0-9]+)*)?$")
+PLATFORM = re.compile(r"^linux/(?:amd64|arm64|arm/v[67]|ppc64le|s390x|riscv64|386)$")
+_EXPECT_ITEMS = {
+    "commands": re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*$"),
+    "absent_commands": re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*$"),
+    "python_modules": re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$"),
+    "absent_python_modules": re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$"),
+    "node_modules": re.compile(r"^(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*$"),
+    "absent_node_modules": re.compile(r"^(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*$"),
+    "fonts": re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$"),
+    "absent_fonts": re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$"),
+}
+_VARIANT_KEYS = {
+    "name",
+    "dockerfile",
+    "tag_suffix",
+    "platforms",
+    "description",
+    "expect",
+    "default",
+}
+_EXPECT_KEYS = {*_EXPECT_ITEMS, "size_budget_mb"}
+
+
+def _invalid(where: str, field: str, value: object, rule: str) -> SandboxError:
+    return SandboxError(f"{where}: {field} = {value!r} is not valid", f"use {rule}")
+
+
+def _string(
+    entry: Mapping[str, Any],
+    key: str,
+    where: str,
+    pattern: re.Pattern[str] | None,
+    rule: str,
+    default: str | None = None,
+) -> str:
+    """``entry[key]`` as a string matching ``pattern``; missing, mistyped or odd is one line."""
     if key not in entry:
+        if default is not None:
+            return default
         raise SandboxError(f"{where}: missing {key!r}", f"add {key} = ... to the entry")
-    return entry[key]
+    value = entry[key]
+    valid = isinstance(value, str) and (pattern.match(value) if pattern else value.strip())
+    if not valid:
+        raise _invalid(where, key, value, rule)
+    return str(value)
+
+
+def _strings(
+    value: object, where: str, field: str, pattern: re.Pattern[str], rule: str
+) -> tuple[str, ...]:
+    """A list of strings, each matching ``pattern``."""
+    if not isinstance(value, list):
+        raise _invalid(where, field, value, f"a list of {rule}")
+    for item in value:
+        if not isinstance(item, str) or not pattern.match(item):
+            raise _invalid(where, f"{field} item", item, rule)
+    return tuple(value)
+
+
+def _unknown(table: Mapping[str, Any], known: set[str], where: str) -> None:
+    extra = sorted(set(table) - known)
+    if extra:
+        raise SandboxError(
+            f"{where}: unknown key {extra[0]!r}", f"use only: {', '.join(sorted(known))}"
+        )
+
+
+def _expectations(expect: object, where: str) -> Expectations:
+    if not isinstance(expect, dict):
+        raise _invalid(where, "expect", expect, "a [variant.expect] table")
+    _unknown(expect, _EXPECT_KEYS, f"{where} expect")
+    lists = {
+        key: _strings(expect.get(key, []), f"{where} expect", key, pattern, "plain names")
+        for key, pattern in _EXPECT_ITEMS.items()
+    }
+    budget = expect.get("size_budget_mb")
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0
+    ):
+        raise _invalid(where, "size_budget_mb", budget, "a positive number of MB")
+    return Expectations(**lists, size_budget_mb=budget)
+
+
+def _platforms(value: object, where: str) -> tuple[str, ...]:
+    platforms = _strings(value, where, "platforms", PLATFORM, "linux/amd64, linux/arm64, ...")
+    if not platforms:
+        raise SandboxError(
+            f"{where}: no platforms", "set [defaults] platforms or platforms = [...]"
+        )
+    if len(set(platforms)) != len(platforms):
+        raise _invalid(where, "platforms", list(platforms), "each platform once")
+    return platforms
+
+
+def _variant(
+    entry: object, index: int, docker_dir: Path, source: str, default_platforms: object
+) -> Variant:
+    where = f"{source} variant #{index + 1}"
+    if not isinstance(entry, dict):
+        raise _invalid(where, "[[variant]]", entry, "a [[variant]] table")
+    name = _string(entry, "name", where, NAME, "lower-case letters, digits and single dashes")
+    where = f"{source} variant {name!r}"
+    _unknown(entry, _VARIANT_KEYS, where)
+    default = entry.get("default", False)
+    if not isinstance(default, bool):
+        raise _invalid(where, "default", default, "true or false")
+    dockerfile = _string(
+        entry, "dockerfile", where, DOCKERFILE, "a file name in docker/: Dockerfile[.name]"
+    )
+    return Variant(
+        name=name,
+        dockerfile=docker_dir / dockerfile,
+        tag_suffix=_string(
+            entry,
+            "tag_suffix",
+            where,
+            TAG_SUFFIX,
+            '"" or "-name" (letters, digits, dashes)',
+            default=f"-{name}",
+        ),
+        platforms=_platforms(entry.get("platforms", default_platforms), where),
+        description=_string(entry, "description", where, None, "a sentence"),
+        expect=_expectations(entry.get("expect", {}), where),
+        default=default,
+    )
 
 
 def parse_catalogue(data: dict[str, Any], docker_dir: Path, source: str) -> Catalogue:
     """Validate the parsed TOML and build the catalogue; every problem is one line."""
-    default_platforms = tuple(data.get("defaults", {}).get("platforms", ()))
-    variants: list[Variant] = []
-    for index, entry in enumerate(data.get("variant", [])):
-        where = f"{source} variant #{index + 1}"
-        name = str(_require(entry, "name", where))
-        where = f"{source} variant {name!r}"
-        expect = entry.get("expect", {})
-        platforms = tuple(entry.get("platforms", default_platforms))
-        if not platforms:
-            raise SandboxError(
-                f"{where}: no platforms", "set [defaults] platforms or platforms = [...]"
-            )
-        variants.append(
-            Variant(
-                name=name,
-                dockerfile=docker_dir / str(_require(entry, "dockerfile", where)),
-                tag_suffix=str(entry.get("tag_suffix", f"-{name}")),
-                platforms=platforms,
-                description=str(_require(entry, "description", where)),
-                expect=Expectations(
-                    commands=tuple(expect.get("commands", ())),
-                    absent_commands=tuple(expect.get("absent_commands", ())),
-                    python_modules=tuple(expect.get("python_modules", ())),
-                    absent_python_modules=tuple(expect.get("absent_python_modules", ())),
-                    node_modules=tuple(expect.get("node_modules", ())),
-                    absent_node_modules=tuple(expect.get("absent_node_modules", ())),
-                    fonts=tuple(expect.get("fonts", ())),
-                    absent_fonts=tuple(expect.get("absent_fonts", ())),
-                    size_budget_mb=expect.get("size_budget_mb"),
-                ),
-                default=bool(entry.get("default", False)),
-            )
-        )
+    _unknown(data, {"defaults", "variant"}, source)
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise _invalid(source, "defaults", defaults, "a [defaults] table")
+    _unknown(defaults, {"platforms"}, f"{source} [defaults]")
+    entries = data.get("variant", [])
+    if not isinstance(entries, list):
+        raise _invalid(source, "variant", entries, "[[variant]] tables")
+    default_platforms = defaults.get("platforms", [])
+    variants = [
+        _variant(entry, index, docker_dir, source, default_platforms)
+        for index, entry in enumerate(entries)
+    ]
     if not variants:
         raise SandboxError(f"{source}: no [[variant]] entries", "declare at least one variant")
     names = [v.name for v in variants]
@@ -156,10 +266,10 @@ def parse_catalogue(data: dict[str, Any], docker_dir: Path, source: str) -> Cata
         raise SandboxError(
             f"{source}: variant declared twice: {', '.join(duplicates)}", "rename one"
         )
-    defaults = [v.name for v in variants if v.default]
-    if len(defaults) != 1:
+    marked = [v.name for v in variants if v.default]
+    if len(marked) != 1:
         raise SandboxError(
-            f"{source}: exactly one variant must be default = true (found {len(defaults)})",
+            f"{source}: exactly one variant must be default = true (found {len(marked)})",
             "mark the default variant once",
         )
     suffixes = [v.tag_suffix for v in variants]

@@ -62,6 +62,74 @@ def test_catalogue_problems_are_one_line(variants: list[object], message: str) -
     assert "\n" not in str(caught.value)
 
 
+def _with(**changes: object) -> dict[str, object]:
+    """A valid one-variant catalogue with the default variant's entry changed."""
+    entry = {**_entry("full", default=True, tag_suffix=""), **changes}
+    return {"defaults": {"platforms": ["linux/amd64"]}, "variant": [entry]}
+
+
+def _expecting(**expect: object) -> dict[str, object]:
+    return _with(expect=expect)
+
+
+# Each string reaches a path, a reference, a job name or a command line: bad ones are
+# refused in one line that names the field.
+BAD_ENTRIES = {
+    "name climbs out": (_with(name="../etc"), "name = '../etc'"),
+    "name with a slash": (_with(name="a/b"), "name = 'a/b'"),
+    "name upper case": (_with(name="Full"), "name = 'Full'"),
+    "name empty": (_with(name=""), "name = ''"),
+    "name a number": (_with(name=7), "name = 7"),
+    "name with a space": (_with(name="my variant"), "name = 'my variant'"),
+    "name starts with a dash": (_with(name="-x"), "name = '-x'"),
+    "name with a colon": (_with(name="x:latest"), "name = 'x:latest'"),
+    "dockerfile leaves docker/": (_with(dockerfile="../x"), "dockerfile = '../x'"),
+    "dockerfile absolute": (_with(dockerfile="/etc/passwd"), "dockerfile = '/etc/passwd'"),
+    "dockerfile in a folder": (_with(dockerfile="sub/Dockerfile"), "dockerfile = 'sub/Dockerfile'"),
+    "dockerfile not a Dockerfile": (_with(dockerfile="tasks.py"), "dockerfile = 'tasks.py'"),
+    "dockerfile a list": (_with(dockerfile=["Dockerfile"]), "dockerfile = \\['Dockerfile'\\]"),
+    "suffix without a dash": (_with(tag_suffix="min"), "tag_suffix = 'min'"),
+    "suffix reads as a prerelease": (_with(tag_suffix="-rc.1"), "tag_suffix = '-rc.1'"),
+    "suffix with a colon": (_with(tag_suffix="-a:b"), "tag_suffix = '-a:b'"),
+    "suffix upper case": (_with(tag_suffix="-Min"), "tag_suffix = '-Min'"),
+    "suffix only a dash": (_with(tag_suffix="-"), "tag_suffix = '-'"),
+    "platform not linux": (_with(platforms=["windows/amd64"]), "platforms item = 'windows/amd64'"),
+    "platform a string": (_with(platforms="linux/amd64"), "platforms = 'linux/amd64'"),
+    "platform twice": (_with(platforms=["linux/amd64"] * 2), "platforms = "),
+    "no platforms": (_with(platforms=[]), "no platforms"),
+    "default a string": (_with(default="yes"), "default = 'yes'"),
+    "description empty": (_with(description=" "), "description = ' '"),
+    "unknown key": (_with(dockerfiel="Dockerfile"), "unknown key 'dockerfiel'"),
+    "command with a semicolon": (_expecting(commands=["ls; rm -rf /"]), "commands item"),
+    "command with a space": (_expecting(absent_commands=["a b"]), "absent_commands item"),
+    "module with a quote": (_expecting(python_modules=["os'"]), "python_modules item"),
+    "node module climbs out": (_expecting(node_modules=["../x"]), "node_modules item"),
+    "font with a quote": (_expecting(fonts=['Free"Sans']), "fonts item"),
+    "expect list a string": (_expecting(commands="bash"), "commands = 'bash'"),
+    "budget negative": (_expecting(size_budget_mb=-1), "size_budget_mb = -1"),
+    "budget a string": (_expecting(size_budget_mb="900"), "size_budget_mb = '900'"),
+    "unknown expectation": (_expecting(comands=["bash"]), "unknown key 'comands'"),
+    "variant not a table": ({"variant": ["full"]}, "\\[\\[variant\\]\\] = 'full'"),
+    "unknown top-level table": ({"variants": [], "variant": []}, "unknown key 'variants'"),
+}
+
+
+@pytest.mark.parametrize(("data", "message"), BAD_ENTRIES.values(), ids=BAD_ENTRIES.keys())
+def test_a_bad_catalogue_entry_is_one_line_naming_the_field(
+    data: dict[str, object], message: str
+) -> None:
+    with pytest.raises(SandboxError, match=message) as caught:
+        parse_catalogue(data, Path("/d"), "t.toml")
+    assert str(caught.value).startswith("t.toml")
+    assert "\n" not in str(caught.value)
+
+
+def test_the_good_entry_the_fuzz_starts_from_is_accepted() -> None:
+    assert parse_catalogue(_with(), Path("/d"), "t.toml").default.dockerfile == Path(
+        "/d/Dockerfile.full"
+    )
+
+
 def test_unknown_variant_lists_the_valid_ones() -> None:
     catalogue = load_catalogue(docker_dir())
     with pytest.raises(SandboxError) as caught:
