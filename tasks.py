@@ -223,6 +223,7 @@ def variants(c: Context) -> None:
         "from_digests": "merge tested per-platform images already pushed by digest (CI)",
         "edge": "a main-branch build at this commit: sha-<commit> and edge tags, never latest",
         "digest_file": "write one image@digest line per published index (for signing)",
+        "record": "write the release's index and platform digests (JSON, for invoke pin)",
         "dry_run": "print the check, every push and every tag move; push nothing",
     },
 )
@@ -235,6 +236,7 @@ def publish(
     from_digests: bool = False,
     edge: str = "",
     digest_file: str | None = None,
+    record: str | None = None,
     dry_run: bool = False,
 ) -> None:
     """Push the tested images under their version tags, then move the floating tags."""
@@ -253,6 +255,7 @@ def publish(
             from_digests=from_digests,
             edge=edge,
             digest_file=Path(digest_file) if digest_file else None,
+            record=Path(record) if record else None,
             dry_run=dry_run,
         )
     )
@@ -389,14 +392,34 @@ def bench(
 @task(
     auto_shortflags=False,
     help={
+        "record": "the file invoke publish --record wrote",
+        "dry_run": "check the record against the registry; write nothing",
+    },
+)
+def pin(c: Context, record: str, dry_run: bool = False) -> None:
+    """Write a release's checked image digests into the package, before its wheel is built."""
+    from pathlib import Path
+
+    from conjure_sandbox.config import Settings
+    from conjure_sandbox.pins import pin as write_pins
+
+    _user_errors(lambda: write_pins(Settings.from_env(), Path(record), dry_run=dry_run))
+
+
+@task(
+    auto_shortflags=False,
+    help={
         "variant": "the variant of this CI job",
         "platform": "the platform of this CI job, e.g. linux/arm64",
         "digest_dir": "where invoke build --digest-dir writes (the file appears only on resume)",
+        "recorded": "the folder this run's digest artifacts were downloaded to (a re-run)",
         "edge": "a main-branch build at this commit (its sha- tag) instead of the version",
     },
 )
-def resume(c: Context, variant: str, platform: str, digest_dir: str, edge: str = "") -> None:
-    """Reuse an image an earlier attempt of this CI run published, instead of rebuilding it."""
+def resume(
+    c: Context, variant: str, platform: str, digest_dir: str, recorded: str = "", edge: str = ""
+) -> None:
+    """Reuse the image an earlier attempt of this CI run recorded, instead of rebuilding it."""
     from pathlib import Path
 
     from conjure_sandbox.config import Settings
@@ -408,6 +431,7 @@ def resume(c: Context, variant: str, platform: str, digest_dir: str, edge: str =
             variant=variant,
             platform=platform,
             digest_dir=Path(digest_dir),
+            recorded=Path(recorded) if recorded else None,
             edge=edge,
         )
     )

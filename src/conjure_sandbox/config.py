@@ -47,6 +47,16 @@ def docker_dir(environ: Mapping[str, str] | None = None) -> Path:
     return _PACKAGE_DIR / "docker"
 
 
+def pins_file(environ: Mapping[str, str] | None = None) -> Path:
+    """The digests this library release runs (see pins.py).
+
+    CONJURE_PINS when set (tests, a fork's mirror), else the package's pins.json,
+    which only a release wheel carries.
+    """
+    env = os.environ if environ is None else environ
+    return Path(env["CONJURE_PINS"]) if env.get("CONJURE_PINS") else _PACKAGE_DIR / "pins.json"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where images go and what they are built from."""

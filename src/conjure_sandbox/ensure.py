@@ -1,7 +1,13 @@
-"""The library side: the image matching this library's version, found, pulled or built.
+"""The library side: the image this library release was published with, or a marked local build.
 
-The image is ``<image>:<library version>[-variant]``, never ``latest``, so a
-library release always runs the image built and tested for it.
+A released library carries pins (``pins.json``): each variant's index digest.
+The image is found in the engine only when its digest is the pinned one, and
+pulled only as ``<image>@sha256:…``, so a tag moved in the registry, or an
+image someone built under the official name, is never what it returns.
+When no pinned image can be had (a source checkout has none), it builds one
+from the packaged Dockerfiles under a name of its own,
+``conjure-sandbox-local:untested-<version>[-variant]``, which never looks
+like a published reference and is never taken for the pinned image.
 """
 
 from __future__ import annotations
@@ -13,16 +19,41 @@ from dataclasses import replace
 from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.errors import SandboxError
-from conjure_sandbox.tags import version_tag
+from conjure_sandbox.pins import Pins, load_pins
+from conjure_sandbox.tags import parse_version
 from conjure_sandbox.version import package_version
 
 _log = logging.getLogger("conjure_sandbox")
 
+# Local fallback builds: no registry host, and "untested" in every tag.
+LOCAL_BUILD_REPOSITORY = "conjure-sandbox-local"
 
-def image_ref(variant: str = "full", settings: Settings | None = None) -> str:
-    """``<image>:<library version>[-variant]`` for this installed library."""
-    chosen = load_catalogue(docker_dir()).get(variant)
-    return version_tag((settings or Settings.from_env()).image, package_version(), chosen)
+
+def _local_build_prefix() -> str:
+    """What a fallback build's tags start with; the variant's suffix follows."""
+    return f"{LOCAL_BUILD_REPOSITORY}:untested-{parse_version(package_version())}"
+
+
+def local_build_ref(variant: str = "full") -> str:
+    """``conjure-sandbox-local:untested-<library version>[-variant]``: a fallback build's name."""
+    return _local_build_prefix() + load_catalogue(docker_dir()).get(variant).tag_suffix
+
+
+def image_ref(variant: str = "full", settings: Settings | None = None) -> str | None:
+    """``<image>@sha256:…`` this library release pins for ``variant``; None when unreleased."""
+    load_catalogue(docker_dir()).get(variant)  # an unknown variant is one line
+    pins = _pins()
+    return pins.reference(variant, (settings or Settings.from_env()).image) if pins else None
+
+
+def _pins() -> Pins | None:
+    pins = load_pins()
+    if pins is not None and pins.version != package_version():
+        raise SandboxError(
+            f"the package's pins are for {pins.version}, not this library's {package_version()}",
+            "reinstall conjure-sandbox from its release wheel",
+        )
+    return pins
 
 
 def _with_registry(image: str, registry: str | None) -> str:
@@ -44,52 +75,65 @@ def ensure_image(
 ) -> str:
     """Return a local image reference for ``variant`` at this library's version.
 
-    Looks in the engine first, then pulls from ``registry`` (default: the
-    configured image's registry, ghcr.io), then builds from the Dockerfiles
-    shipped in the package. Says which path it took through ``log`` (default:
-    the ``conjure_sandbox`` logger). Raises SandboxError listing every attempt
-    when none works.
+    The pinned ``<image>@sha256:…`` when the engine holds those exact bytes
+    or can pull them from ``registry`` (default: the configured image's
+    registry, ghcr.io); else a local build from the packaged Dockerfiles,
+    reported as untested. Says which path it took through ``log`` (default:
+    the ``conjure_sandbox`` logger). Raises SandboxError listing every
+    attempt when none works.
     """
     say = log or _log.info
     settings = Settings.from_env()
     settings = replace(settings, image=_with_registry(settings.image, registry))
-    ref = image_ref(variant, settings)
+    pinned = image_ref(variant, settings)
     tried: list[str] = []
 
     from conjure_sandbox.uptodate import local_images
 
-    if (local_images([ref]) or {}).get(ref):
-        say(f"{ref}: found in the local engine")
-        return ref
-    tried.append("not in the local engine")
-    if pull:
-        reason = _pull(ref)
-        if reason is None:
-            say(f"{ref}: pulled")
-            return ref
-        tried.append(f"pull failed ({reason})")
+    if pinned is None:
+        tried.append(f"this library ({package_version()}) pins no published image")
+    else:
+        digest = pinned.split("@", 1)[1]
+        found = (local_images([pinned]) or {}).get(pinned)
+        if found and found.id == digest:
+            say(f"{pinned}: found in the local engine ({digest[:19]}, the pinned digest)")
+            return pinned
+        tried.append("not in the local engine")
+        if pull:
+            reason = _pull(pinned, digest)
+            if reason is None:
+                say(f"{pinned}: pulled by digest")
+                return pinned
+            tried.append(f"pull failed ({reason})")
+    fallback = local_build_ref(variant)
     if build:
-        say(f"{ref}: building from the packaged Dockerfiles in {docker_dir()}")
+        say(f"{fallback}: building from the packaged Dockerfiles in {docker_dir()} (UNTESTED)")
         reason = _build(settings, variant, say)
         if reason is None:
-            say(f"{ref}: built locally")
-            return ref
+            say(f"{fallback}: built locally; an untested fallback, not the published image")
+            return fallback
         tried.append(f"local build failed ({reason})")
     raise SandboxError(
-        f"no image {ref}: " + "; ".join(tried),
+        f"no image for {variant}: " + "; ".join(tried),
         "start Docker, check access to the registry, or allow build=True",
     )
 
 
-def _pull(ref: str) -> str | None:
+def _pull(pinned: str, digest: str) -> str | None:
+    """Pull by digest; the reason it failed, or None once the engine holds those bytes."""
     from python_on_whales import docker
     from python_on_whales.exceptions import DockerException
 
+    from conjure_sandbox.uptodate import local_images
+
     try:
-        docker.image.pull(ref, quiet=True)
+        docker.image.pull(pinned, quiet=True)
     except DockerException as error:
         lines = str(error.stderr or error).strip().splitlines()
         return lines[-1] if lines else "no reason given"
+    found = (local_images([pinned]) or {}).get(pinned)
+    if found is None or found.id != digest:
+        return f"the engine holds {found.id[:19] if found else 'nothing'} after the pull"
     return None
 
 
@@ -99,7 +143,12 @@ def _build(settings: Settings, variant: str, say: Callable[[str], None]) -> str 
     try:
         # No SBOM: the image is for this machine, and its generator would need PyPI.
         _, results = build_images(
-            settings=settings, variants=(variant,), progress="quiet", sbom=False, log=say
+            settings=settings,
+            variants=(variant,),
+            tag=_local_build_prefix(),
+            progress="quiet",
+            sbom=False,
+            log=say,
         )
     except SandboxError as error:
         return str(error)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, TypeVar
 from conjure_sandbox.catalogue import Catalogue
 from conjure_sandbox.config import Settings
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.pins import Pin, Pins
 from conjure_sandbox.plan import VERSION_LABEL
 from conjure_sandbox.registry import (
     SERVER_ERROR,
@@ -403,22 +404,50 @@ def _repair(
         )
 
 
+def untested_content(release: VariantRelease, index: RemoteManifest) -> str | None:
+    """What in the pushed index is not the tested image, or None when it is exactly that.
+
+    From digests: each platform's image must be the tested one. From the
+    engine: the index must be the tested local image itself.
+    """
+    if release.sources:
+        tested = dict(
+            zip(release.platforms, (s.split("@", 1)[1] for s in release.sources), strict=True)
+        )
+        wrong = [p for p in release.platforms if index.platforms.get(p) != tested[p]]
+        return (
+            ", ".join(
+                f"{p} is {(index.platforms.get(p) or 'missing')[:19]}, not the tested "
+                f"{tested[p][:19]}"
+                for p in wrong
+            )
+            or None
+        )
+    if index.digest != release.image_id:
+        return f"the index is {index.digest[:19]}, not the tested {release.image_id[:19]}"
+    return None
+
+
 def execute(
     plan: PublishPlan,
     *,
     config_dir: str | None = None,
     credentials: Credentials | None = None,
+    floating_now: Callable[[VariantRelease], tuple[str, ...]] | None = None,
     log: Log = print,
-) -> dict[str, str]:
+) -> dict[str, RemoteManifest]:
     """Version tags first (pushed or merged), every platform verified, then floating tags.
 
-    Returns each variant's index digest (what CI signs).
+    Before any floating tag moves, each pushed index must hold exactly the
+    tested images. ``floating_now`` re-reads, just before the moves, which
+    floating tags a variant should still move (a newer release may have
+    taken one meanwhile). Returns each variant's index (what CI signs).
     """
     from python_on_whales import DockerClient
 
     client = DockerClient(config=config_dir) if config_dir else DockerClient()
     repo = plan.repository.name
-    indexes: dict[str, str] = {}
+    indexes: dict[str, RemoteManifest] = {}
     for r in plan.releases:
         for tag in r.tags.immutable:
             target = f"{repo}:{tag}"
@@ -444,15 +473,28 @@ def execute(
                 f"{first} lacks {', '.join(missing)} in the registry; floating tags were not moved",
                 "build and test the variant for every platform, then publish again",
             )
-        indexes[r.variant] = index.digest
-        log(f"verified       {first} = {index.digest[:19]}: {', '.join(sorted(index.platforms))}")
-    moves = [(r, tag) for r in plan.releases for tag in r.tags.floating]
+        wrong = untested_content(r, index)
+        if wrong:
+            raise SandboxError(
+                f"{first} does not hold the tested image ({wrong}); floating tags were not moved "
+                "and nothing was signed",
+                "find out who wrote the tag, then publish the tested images again",
+            )
+        indexes[r.variant] = index
+        log(f"verified       {first} = {index.digest[:19]}: the tested {', '.join(r.platforms)}")
+    moves = []
+    for r in plan.releases:
+        still = set(floating_now(r)) if floating_now else set(r.tags.floating)
+        for tag in r.tags.floating:
+            if tag in still:
+                moves.append((r, tag))
+            else:
+                log(f"keep           {repo}:{tag}: a newer release took it since the plan")
     for done, (r, tag) in enumerate(moves):
-        log(f"move           {repo}:{tag} -> {indexes[r.variant][:19]}")
+        digest = indexes[r.variant].digest
+        log(f"move           {repo}:{tag} -> {digest[:19]}")
         create = partial(
-            client.buildx.imagetools.create,
-            [f"{repo}@{indexes[r.variant]}"],
-            tags=[f"{repo}:{tag}"],
+            client.buildx.imagetools.create, [f"{repo}@{digest}"], tags=[f"{repo}:{tag}"]
         )
         moved = ", ".join(t for _, t in moves[:done]) or "none"
         left = ", ".join(t for _, t in moves[done:])
@@ -520,6 +562,7 @@ def publish(
     from_digests: bool = False,
     edge: str = "",
     digest_file: Path | None = None,
+    record: Path | None = None,
     dry_run: bool = False,
     log: Log = print,
 ) -> PublishPlan:
@@ -528,7 +571,8 @@ def publish(
     ``from_digests``: the tested images are already in the registry by digest
     (CI's per-platform jobs); merge them into one index per variant instead.
     ``edge``: a main-branch build at that commit. ``digest_file`` receives one
-    ``repo@digest`` line per published index.
+    ``repo@digest`` line per published index; ``record`` the release's pins
+    (pins.py): each variant's index and platform digests, for ``invoke pin``.
     """
     from conjure_sandbox import tested, versioncheck
     from conjure_sandbox.catalogue import load_catalogue
@@ -536,8 +580,9 @@ def publish(
     from conjure_sandbox.registry import fetch_manifest, parse_repository
     from conjure_sandbox.uptodate import local_images
 
-    if digest_file:
-        _check_writable(digest_file)
+    for output in (digest_file, record):
+        if output:
+            _check_writable(output)
     repository = parse_repository(settings.image)
     catalogue = load_catalogue(docker_dir())
     selected = catalogue.select(variants)
@@ -608,10 +653,32 @@ def publish(
     if dry_run:
         return plan
     log("# publish")
+
+    def floating_now(release: VariantRelease) -> tuple[str, ...]:
+        """The floating tags ``release`` should move, given the tags the registry holds now."""
+        from conjure_sandbox.registry import list_tags
+
+        now = list_tags(repository, credentials)
+        variant = catalogue.get(release.variant)
+        return tags_for(version, variant, now, edge=edge, maintenance=maintenance).floating
+
     with client_config(credentials, repository.host, log) as config_dir:
-        indexes = execute(plan, config_dir=config_dir, credentials=credentials, log=log)
+        indexes = execute(
+            plan,
+            config_dir=config_dir,
+            credentials=credentials,
+            floating_now=floating_now,
+            log=log,
+        )
     if digest_file:
-        digest_file.write_text("".join(f"{repository.name}@{d}\n" for d in indexes.values()))
-    published_as = f"sha-{edge[:7]}" if edge else version
+        digest_file.write_text("".join(f"{repository.name}@{i.digest}\n" for i in indexes.values()))
+    if record:
+        pins = Pins(
+            version,
+            repository.name,
+            {name: Pin(i.digest, dict(i.platforms)) for name, i in indexes.items()},
+        )
+        record.write_text(pins.to_json())
+    published_as = plan.releases[0].tags.immutable[0] if edge else version
     log(f"published {published_as}: {len(plan.releases)} variant(s)")
     return plan

@@ -128,12 +128,20 @@ def release_tags(
     return TagSet(exact, tuple(floating))
 
 
+# Hex digits of a commit in its sha- tag: seven collide within a busy repository's
+# history; twelve (48 bits) do not in practice.
+SHA_TAG_LENGTH = 12
+
+
 def edge_tags(revision: str, variant: Variant) -> TagSet:
-    """Main-branch builds: ``sha-<short>`` is immutable, ``edge`` floats; never ``latest``."""
-    if len(revision) < 7 or any(c not in "0123456789abcdef" for c in revision.lower()):
-        raise SandboxError(f"{revision!r} is not a git commit", "pass the full or short SHA")
+    """Main-branch builds: ``sha-<12 hex>`` is immutable, ``edge`` floats; never ``latest``."""
+    if len(revision) < SHA_TAG_LENGTH or any(c not in "0123456789abcdef" for c in revision.lower()):
+        raise SandboxError(
+            f"{revision!r} is not a git commit of at least {SHA_TAG_LENGTH} hex digits",
+            "pass the full SHA (github.sha, git rev-parse HEAD)",
+        )
     suffix = variant.tag_suffix
-    return TagSet((f"sha-{revision[:7].lower()}{suffix}",), (f"edge{suffix}",))
+    return TagSet((f"sha-{revision[:SHA_TAG_LENGTH].lower()}{suffix}",), (f"edge{suffix}",))
 
 
 def tags_for(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from tests.integration.blobstore import BlobStore
 from tests.integration.conftest import Registry
 from tests.integration.faultproxy import Fault, FaultProxy
 from tests.integration.tokenissuer import TokenIssuer
+from tests.ocilayout import write_layout
 
 pytestmark = pytest.mark.registry
 
@@ -101,44 +101,6 @@ def test_an_unreachable_registry_is_one_line_after_the_retries(
     assert "retry 2 of 2" in capsys.readouterr().err
 
 
-def _layout(directory: Path) -> tuple[Path, str]:
-    """A one-platform OCI layout tarball (config, one layer, manifest) and its manifest digest."""
-    blobs: dict[str, bytes] = {}
-
-    def add(data: bytes, media_type: str) -> dict[str, object]:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        blobs[digest] = data
-        return {"mediaType": media_type, "digest": digest, "size": len(data)}
-
-    layer = add(b"layer bytes " * 4096, "application/vnd.oci.image.layer.v1.tar+gzip")
-    config = add(
-        json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers"}}).encode(),
-        "application/vnd.oci.image.config.v1+json",
-    )
-    manifest = add(
-        json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": config,
-                "layers": [layer],
-            }
-        ).encode(),
-        "application/vnd.oci.image.manifest.v1+json",
-    )
-    path = directory / "layout.tar"
-    with tarfile.open(path, "w") as tar:
-        index = json.dumps({"schemaVersion": 2, "manifests": [manifest]}).encode()
-        for name, data in [
-            ("index.json", index),
-            *((f"blobs/{d.replace(':', '/')}", b) for d, b in blobs.items()),
-        ]:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path, str(manifest["digest"])
-
-
 def test_a_reset_mid_upload_is_retried_and_the_push_completes(
     make_registry: Callable[..., Registry],
     servers: list[BlobStore | FaultProxy | TokenIssuer],
@@ -147,7 +109,8 @@ def test_a_reset_mid_upload_is_retried_and_the_push_completes(
     registry = make_registry(5045)
     proxy = FaultProxy(5046, registry.host, Fault("PUT", r"/blobs/uploads/", 1, "drop"))
     servers.append(proxy)
-    layout, digest = _layout(tmp_path)
+    layout = tmp_path / "layout.tar"
+    digest, _ = write_layout(layout)
     assert push_layout(layout, Repository(proxy.host, PATH), tag="0.1.0") == digest
     assert proxy.fired
     found = fetch_manifest(Repository(registry.host, PATH), "0.1.0")
@@ -163,7 +126,8 @@ def test_a_registry_gone_mid_upload_is_one_line_and_nothing_is_tagged(
     registry = make_registry(5047)
     proxy = FaultProxy(5048, registry.host, Fault("PUT", r"/blobs/uploads/", 1, "drop", down=True))
     servers.append(proxy)
-    layout, digest = _layout(tmp_path)
+    layout = tmp_path / "layout.tar"
+    digest, _ = write_layout(layout)
     with pytest.raises(SandboxError) as failed:
         push_layout(layout, Repository(proxy.host, PATH), tag="0.1.0")
     assert proxy.fired

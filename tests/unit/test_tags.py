@@ -82,10 +82,11 @@ def test_release_tags(
 
 
 def test_main_branch_builds_get_edge_and_sha_never_latest() -> None:
-    assert edge_tags("3f0c2a4e1b77aa", FULL).all == ("sha-3f0c2a4", "edge")
-    assert edge_tags("3F0C2A4E", MINIMAL).all == ("sha-3f0c2a4-minimal", "edge-minimal")
-    with pytest.raises(SandboxError, match="not a git commit"):
-        edge_tags("main", FULL)
+    assert edge_tags("3f0c2a4e1b77aa", FULL).all == ("sha-3f0c2a4e1b77", "edge")
+    assert edge_tags("3F0C2A4E1B77AA", MINIMAL).all == ("sha-3f0c2a4e1b77-minimal", "edge-minimal")
+    for bad in ("main", "3f0c2a4", "3f0c2a4e1b7"):  # seven or eleven hex digits could collide
+        with pytest.raises(SandboxError, match="at least 12 hex digits"):
+            edge_tags(bad, FULL)
 
 
 @pytest.mark.parametrize(
