@@ -391,6 +391,27 @@ def bench(
 
 @task(
     auto_shortflags=False,
+    help={"runs": "ci.yml's runs on this commit (gh run list --json), for a release"},
+)
+def gate(c: Context, runs: str = "") -> None:
+    """Refuse a publishing run no trusted branch started; print whether it is a maintenance one."""
+    import os
+    from pathlib import Path
+
+    from conjure_sandbox.gate import Trigger, check
+
+    trigger = Trigger(
+        os.environ.get("GITHUB_EVENT_NAME", ""),
+        os.environ.get("GITHUB_REF", ""),
+        os.environ.get("RELEASE_TARGET", ""),
+    )
+    allowed = _user_errors(lambda: check(trigger, Path(runs) if runs else None))
+    print(f"publishing from {allowed.event} {allowed.ref}", file=sys.stderr)
+    print("true" if allowed.maintenance else "false")
+
+
+@task(
+    auto_shortflags=False,
     help={
         "record": "the file invoke publish --record wrote",
         "dry_run": "check the record against the registry; write nothing",

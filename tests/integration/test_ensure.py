@@ -13,6 +13,8 @@ import pytest
 
 from conjure_sandbox import ensure_image
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.pins import Pin, Pins
+from conjure_sandbox.registry import fetch_manifest, parse_repository
 from conjure_sandbox.uptodate import local_images
 from conjure_sandbox.version import package_version
 from tests.integration.conftest import ROOT, Registry, run_invoke
@@ -26,8 +28,11 @@ def _remove(ref: str) -> None:
 
 
 @pytest.mark.registry
-def test_local_hit_then_pull_then_build_when_the_registry_is_down(
-    make_registry: Callable[..., Registry], monkeypatch: pytest.MonkeyPatch
+def test_pinned_digest_found_then_pulled_never_a_moved_tag_and_the_fallback_is_marked(
+    make_registry: Callable[..., Registry],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    local_base: str,
 ) -> None:
     registry = make_registry(5006)
     image = f"{registry.host}/conjure-test/ensure"
@@ -35,29 +40,50 @@ def test_local_hit_then_pull_then_build_when_the_registry_is_down(
     ref = f"{image}:{package_version()}-minimal"
     built = run_invoke("build", "--variant", "minimal", env={"CONJURE_BASE": "local"})
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr
+    docker_push(ref)
+    found = fetch_manifest(parse_repository(image), f"{package_version()}-minimal")
+    assert found is not None
+    pins = Pins(package_version(), image, {"minimal": Pin(found.digest, dict(found.platforms))})
+    (tmp_path / "pins.json").write_text(pins.to_json())
+    monkeypatch.setenv("CONJURE_PINS", str(tmp_path / "pins.json"))
+    pinned = f"{image}@{found.digest}"
+    _remove(ref)
 
     said: list[str] = []
-    assert ensure_image("minimal", log=said.append) == ref
-    assert said == [f"{ref}: found in the local engine"]
-
-    docker_push(ref)
-    _remove(ref)
+    assert ensure_image("minimal", log=said.append) == pinned
+    assert said[-1] == f"{pinned}: pulled by digest"
     said.clear()
-    assert ensure_image("minimal", log=said.append) == ref
-    assert said[-1] == f"{ref}: pulled"
-    assert ref in (local_images([ref]) or {})
+    assert ensure_image("minimal", log=said.append) == pinned
+    assert said == [f"{pinned}: found in the local engine ({found.digest[:19]}, the pinned digest)"]
+
+    # The version tag now holds other bytes, in the registry and in the engine: neither counts.
+    subprocess.run(["docker", "tag", local_base, ref], check=True)
+    docker_push(ref)
+    moved = fetch_manifest(parse_repository(image), f"{package_version()}-minimal")
+    assert moved is not None
+    assert moved.digest != found.digest
+    _remove(pinned)
+    said.clear()
+    assert ensure_image("minimal", log=said.append) == pinned
+    assert said[-1] == f"{pinned}: pulled by digest"
+    assert (local_images([pinned]) or {})[pinned].id == found.digest
 
     registry.stop()
-    _remove(ref)
+    _remove(pinned)
     said.clear()
     with pytest.raises(SandboxError) as caught:
         ensure_image("minimal", build=False, log=said.append)
     assert "not in the local engine; pull failed (" in str(caught.value)
 
-    assert ensure_image("minimal", log=said.append) == ref
-    assert said[-1] == f"{ref}: built locally"
-    assert any("building from the packaged Dockerfiles" in line for line in said)
-    assert ref in (local_images([ref]) or {})
+    fallback = ensure_image("minimal", log=said.append)
+    assert fallback == f"conjure-sandbox-local:untested-{package_version()}-minimal"
+    assert not fallback.startswith(image)
+    assert said[-1] == f"{fallback}: built locally; an untested fallback, not the published image"
+    assert any("(UNTESTED)" in line for line in said)
+    # Later calls never take the fallback for the pinned image.
+    said.clear()
+    assert ensure_image("minimal", pull=False, log=said.append) == fallback
+    assert not any("found in the local engine" in line for line in said)
 
 
 def test_the_wheel_ships_the_dockerfiles_and_ensure_works_from_it(tmp_path: Path) -> None:
@@ -78,12 +104,12 @@ def test_the_wheel_ships_the_dockerfiles_and_ensure_works_from_it(tmp_path: Path
         check=True,
     )
     image = "conjure-sandbox-test/from-wheel"
-    ref = f"{image}:{package_version()}-minimal"
+    ref = f"conjure-sandbox-local:untested-{package_version()}-minimal"
     _remove(ref)
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("CONJURE_DOCKER_DIR", "VIRTUAL_ENV"))
+        if not k.startswith(("CONJURE_DOCKER_DIR", "CONJURE_PINS", "VIRTUAL_ENV"))
     }
     result = subprocess.run(
         [str(venv / "bin" / "conjure-sandbox"), "ensure", "--variant", "minimal", "--no-pull"],

@@ -71,8 +71,16 @@ def test_publishing_is_never_cancelled_and_writes_only_where_it_must() -> None:
     signers = {
         n for n, j in workflow["jobs"].items() if j["permissions"].get("id-token") == "write"
     }
-    assert signers == {"merge"}
+    assert signers == {"merge", "pypi"}
     assert set(workflow["jobs"]["check-version"]["permissions"].values()) == {"read"}
+    # Every job that can write packages or get an OIDC token runs in a protected environment.
+    environments = {n: j.get("environment") for n, j in workflow["jobs"].items()}
+    assert environments == {
+        "check-version": None,
+        "build": "publish",
+        "merge": "publish",
+        "pypi": "pypi",
+    }
 
 
 def test_runners_cover_the_catalogue_platforms() -> None:
@@ -83,11 +91,46 @@ def test_a_release_needs_its_commits_ci_and_its_own_concurrency_group() -> None:
     workflow = _load("docker.yml")
     group = workflow["concurrency"]["group"]
     assert "github.ref" in group  # a release never waits in the same slot as another run
-    gate = next(
-        s for s in workflow["jobs"]["check-version"]["steps"] if "ci.yml" in str(s.get("run"))
+    steps = workflow["jobs"]["check-version"]["steps"]
+    runs = next(s for s in steps if "gh run list" in str(s.get("run")))
+    assert runs["if"] == "github.event_name == 'release'"
+    assert "--json event,headBranch,conclusion" in runs["run"]
+    gate = next(s for s in steps if s.get("id") == "gate")
+    assert "invoke gate --runs ci-runs.json" in gate["run"]
+    # Nothing builds, pushes or signs before the gate: every other job needs check-version.
+    jobs = workflow["jobs"]
+    assert jobs["build"]["needs"] == "check-version"
+    assert "check-version" in jobs["merge"]["needs"]
+
+
+def test_every_merge_shares_one_group_and_only_pull_requests_cancel_ci() -> None:
+    merge = _load("docker.yml")["jobs"]["merge"]
+    # A constant: the same group whatever the event, ref or run.
+    assert merge["concurrency"] == {"group": "docker-merge", "cancel-in-progress": False}
+    ci = _load("ci.yml")
+    assert ci["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+    # A push run's group names its commit, so a later push never cancels or replaces it.
+    assert "github.sha" in ci["concurrency"]["group"]
+    assert ci[True]["push"]["branches"] == ["main", "release/**"]  # yaml reads "on" as True
+
+
+def test_the_release_signs_by_digest_recursively_and_pins_the_wheel() -> None:
+    jobs = _load("docker.yml")["jobs"]
+    sign = next(s for s in jobs["merge"]["steps"] if "cosign sign" in str(s.get("run")))
+    assert "--recursive" in sign["run"]
+    assert "< published.txt" in sign["run"]  # repo@sha256 lines, never a tag
+    merge = next(s for s in jobs["merge"]["steps"] if "invoke publish" in str(s.get("run")))
+    assert "--record release.json" in merge["run"]
+    assert "--maintenance" in merge["run"]
+    pypi = jobs["pypi"]
+    assert pypi["if"] == "github.event_name == 'release'"
+    runs = [s.get("run", "") for s in pypi["steps"]]
+    assert runs.index("invoke pin release.json") < next(
+        i for i, r in enumerate(runs) if "python -m build" in r
     )
-    assert gate["if"] == "github.event_name == 'release'"
-    assert "--status success" in gate["run"]
+    publish = pypi["steps"][-1]
+    assert publish["uses"].startswith("pypa/gh-action-pypi-publish@")
+    assert publish["with"] == {"attestations": True}
 
 
 def test_jobs_that_can_write_packages_install_only_hash_pinned_tools() -> None:
