@@ -17,7 +17,7 @@ LOG_DIR="${CONJURE_LOG_DIR:-/var/log/conjure-sandbox}"
 # bookworm's docker.io (20.10) lacks buildx and the containerd image store; these
 # trixie packages install on bookworm and take their dependencies from bookworm.
 TRIXIE_PACKAGES=(docker.io containerd docker-buildx)
-HOST_PACKAGES=(qemu-user-static binfmt-support docker-registry debootstrap curl ca-certificates)
+HOST_PACKAGES=(qemu-user-static binfmt-support docker-registry debootstrap debian-archive-keyring gpgv curl ca-certificates)
 
 log() { printf '[provision] %s\n' "$*" >&2; }
 die() { printf '[provision] error: %s\n' "$*" >&2; exit 1; }

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+from conjure_sandbox.config import ARCHIVE_KEYRING
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.registry import credentials_from_env, parse_repository, push_layout
 from conjure_sandbox.tags import split_tag
@@ -144,8 +145,11 @@ def plan_base(
 
 
 def debootstrap_argv(plan: BasePlan, arch: str, root: Path) -> list[str]:
+    """debootstrap, refusing a Release file the Debian archive keyring did not sign."""
     return [
         "debootstrap",
+        f"--keyring={ARCHIVE_KEYRING}",
+        "--force-check-gpg",
         "--variant=minbase",
         f"--arch={arch}",
         plan.suite,
@@ -235,9 +239,9 @@ def slim_root(root: Path, suite: str, mirror: str) -> None:
     (root / "etc/apt/sources.list").unlink(missing_ok=True)
     (root / "etc/apt/sources.list.d/debian.sources").write_text(
         f"Types: deb\nURIs: {mirror}\nSuites: {suite} {suite}-updates\nComponents: main\n"
-        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
+        f"Signed-By: {ARCHIVE_KEYRING}\n\n"
         f"Types: deb\nURIs: {mirror}-security\nSuites: {suite}-security\nComponents: main\n"
-        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+        f"Signed-By: {ARCHIVE_KEYRING}\n"
     )
     doc = root / "usr/share/doc"
     for path in doc.glob("*/*") if doc.is_dir() else ():
@@ -282,6 +286,11 @@ def make_rootfs(plan: BasePlan, arch: str, log: Callable[[str], None]) -> Path:
         return tarball
     if shutil.which("debootstrap") is None:
         raise SandboxError("debootstrap is not installed", "apt-get install debootstrap")
+    if not Path(ARCHIVE_KEYRING).is_file() or shutil.which("gpgv") is None:
+        raise SandboxError(
+            f"cannot check the Debian archive's signatures: {ARCHIVE_KEYRING} or gpgv is missing",
+            "apt-get install debian-archive-keyring gpgv",
+        )
     plan.cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=plan.cache_dir, prefix=f"root-{arch}-") as tmp:
         root = Path(tmp) / "root"

@@ -18,6 +18,8 @@ UPSTREAM_BASE = "debian:trixie-slim"
 LOCAL_BASE = "conjure-sandbox/base:trixie-slim"
 LOOPBACK_REGISTRY = "127.0.0.1:5000"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
+# What debootstrap checks the archive's Release signatures with (and the image's apt uses).
+ARCHIVE_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 BASE_SUITE = "trixie"
 # The SBOM generator's folder inside docker/ (see sbom.py).
 SBOM_GENERATOR_DIR = "sbom"

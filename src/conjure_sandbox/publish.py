@@ -404,21 +404,20 @@ def _repair(
         )
 
 
-def untested_content(release: VariantRelease, index: RemoteManifest) -> str | None:
+def untested_content(
+    release: VariantRelease, index: RemoteManifest, tested: Mapping[str, str | None]
+) -> str | None:
     """What in the pushed index is not the tested image, or None when it is exactly that.
 
-    From digests: each platform's image must be the tested one. From the
-    engine: the index must be the tested local image itself.
+    From digests: each platform's image must be the tested one (``tested``,
+    by platform). From the engine: the index must be the tested local image.
     """
     if release.sources:
-        tested = dict(
-            zip(release.platforms, (s.split("@", 1)[1] for s in release.sources), strict=True)
-        )
-        wrong = [p for p in release.platforms if index.platforms.get(p) != tested[p]]
+        wrong = [p for p in release.platforms if index.platforms.get(p) != tested.get(p)]
         return (
             ", ".join(
                 f"{p} is {(index.platforms.get(p) or 'missing')[:19]}, not the tested "
-                f"{tested[p][:19]}"
+                f"{(tested.get(p) or 'unknown')[:19]}"
                 for p in wrong
             )
             or None
@@ -426,6 +425,22 @@ def untested_content(release: VariantRelease, index: RemoteManifest) -> str | No
     if index.digest != release.image_id:
         return f"the index is {index.digest[:19]}, not the tested {release.image_id[:19]}"
     return None
+
+
+def _tested_images(
+    release: VariantRelease, repository: Repository, credentials: Credentials | None
+) -> dict[str, str | None]:
+    """Each platform's tested image: what its tested ``repo@digest`` serves for that platform.
+
+    A by-digest push with an SBOM is an index of the image and its attestation;
+    a merge puts the image itself into the new index.
+    """
+    from conjure_sandbox.registry import platform_image
+
+    return {
+        platform: platform_image(repository, source.split("@", 1)[1], platform, credentials)
+        for platform, source in zip(release.platforms, release.sources, strict=True)
+    }
 
 
 def execute(
@@ -473,7 +488,8 @@ def execute(
                 f"{first} lacks {', '.join(missing)} in the registry; floating tags were not moved",
                 "build and test the variant for every platform, then publish again",
             )
-        wrong = untested_content(r, index)
+        tested = _tested_images(r, plan.repository, credentials) if r.sources else {}
+        wrong = untested_content(r, index, tested)
         if wrong:
             raise SandboxError(
                 f"{first} does not hold the tested image ({wrong}); floating tags were not moved "

@@ -63,8 +63,8 @@ def test_apt_in_the_base_works_and_keeps_no_docs(local_base: str) -> None:
 def test_dry_run_lists_the_steps_and_builds_nothing() -> None:
     result = run_invoke("base", "--dry-run", "--refresh")
     assert result.returncode == 0, result.stderr
-    assert "would: debootstrap --variant=minbase --arch=amd64 trixie" in result.stdout
-    assert "would: debootstrap --variant=minbase --arch=arm64 trixie" in result.stdout
+    assert "--force-check-gpg --variant=minbase --arch=amd64 trixie" in result.stdout
+    assert "--force-check-gpg --variant=minbase --arch=arm64 trixie" in result.stdout
 
 
 @pytest.mark.registry

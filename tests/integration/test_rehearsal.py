@@ -1,6 +1,8 @@
 """A local rehearsal of .github/workflows/docker.yml: its own ``run:`` lines, registry swapped.
 
 What is swapped, and why: GHCR becomes a loopback registry of the test's own,
+GitHub's run artifacts become a folder copied between attempts, PyPI is left
+out (the rehearsal stops at the built wheel),
 the Docker Hub base becomes the local base, the catalogue is cut down to the
 minimal variant (as the default) to keep CI within budget, and the arm64 job
 runs under QEMU instead of on a native runner. Steps that are GitHub actions
@@ -16,6 +18,7 @@ import json
 import os
 import shutil
 import subprocess
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -89,7 +92,12 @@ def test_docker_workflow_rehearsed_against_a_loopback_registry(
         "CONJURE_DOCKER_DIR": str(project / "docker"),
         "CONJURE_JUNIT_DIR": "",  # the inner nox sessions must not add to CI's totals
         "GITHUB_OUTPUT": str(tmp_path / "github-output"),
+        "GITHUB_EVENT_NAME": "push",
+        "GITHUB_REF": "refs/heads/main",
         "RELEASE_TAG": "",
+        "MAINTENANCE": "",
+        # invoke pin writes the copy's package, not the checkout the tests run from.
+        "CONJURE_PINS": str(project / "src" / "conjure_sandbox" / "pins.json"),
     }
     for command in _runs(jobs["check-version"]):
         _step(command, project, env)
@@ -113,6 +121,8 @@ def test_docker_workflow_rehearsed_against_a_loopback_registry(
         return output
 
     assert "resuming" not in build_jobs()
+    # The digest artifacts each build job uploads, as a re-run downloads them.
+    shutil.copytree(project / "digests", project / "recorded")
     records = sorted((project / "tested").glob("*.json"))
     assert len(records) == 2
     tested = {json.loads(p.read_text())["ref"] for p in records}
@@ -136,6 +146,18 @@ def test_docker_workflow_rehearsed_against_a_loopback_registry(
     tested_images = {m["digest"] for ref in tested for m in raw_manifest(ref).get("manifests", [])}
     merged = {m["digest"] for m in raw_manifest(f"{image}:latest")["manifests"]}
     assert merged == tested_images
+
+    # The release's wheel, pinned to the merged index (PyPI's upload itself is left out).
+    for command in _runs(jobs["pypi"]):
+        _step(command, project, env)
+    (wheel,) = (project / "dist").glob("conjure_sandbox-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        pins = json.loads(archive.read("conjure_sandbox/pins.json"))
+    assert pins["image"] == image
+    assert pins["variants"]["minimal"]["index"] == index
+    platforms = pins["variants"]["minimal"]["platforms"]
+    assert set(platforms.values()) <= tested_images
+    assert set(platforms) == {"linux/amd64", "linux/arm64"}
 
     # "Re-run all jobs" after that: each build job finds its image published and tests it
     # instead of building a new one (whose digest the merge would refuse); the merge finds

@@ -90,6 +90,9 @@ def test_plan_names_one_tarball_per_arch_and_rejects_non_linux(tmp_path: Path) -
     assert plan.tarball("arm64") == tmp_path / "rootfs-trixie-arm64.tar"
     lines = describe(plan)
     assert any("--variant=minbase --arch=arm64 trixie" in line for line in lines)
+    # The archive's signatures are checked, never skipped when the keyring is missing.
+    keyring = "--keyring=/usr/share/keyrings/debian-archive-keyring.gpg --force-check-gpg"
+    assert all(keyring in line for line in lines if "debootstrap" in line)
     with pytest.raises(SandboxError, match="not linux"):
         plan_base(image="b", platforms=("windows/amd64",), suite="t", mirror="m")
 
