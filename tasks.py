@@ -33,7 +33,7 @@ def _user_errors(step: Callable[[], T]) -> T:
         "push": "push to the registry in the tag instead of loading",
         "tag": "tag prefix instead of <image>:<version> (the variant suffix is added)",
         "version": "version for tags and labels instead of the package's",
-        "base": "base image reference (default: CONJURE_BASE, else debian:trixie-slim)",
+        "base": "base image reference (default: CONJURE_BASE, else the pin in docker/base.lock)",
         "cache": "cache between runs: a directory (default ~/.cache/conjure-sandbox/buildx), "
         "a registry repository, or none",
         "no_cache": "ignore cached layers (a fresh cache is still exported)",
@@ -387,6 +387,15 @@ def bench(
         print(f"report: {out}")
 
     _user_errors(run)
+
+
+@task(auto_shortflags=False, help={"dry_run": "say what would change; write nothing"})
+def base_pin(c: Context, dry_run: bool = False) -> None:
+    """Move docker/base.lock's digest pin to what its tag holds now, saying what changed."""
+    from conjure_sandbox.basepin import update_base_pin
+    from conjure_sandbox.config import docker_dir
+
+    _user_errors(lambda: update_base_pin(docker_dir(), dry_run=dry_run))
 
 
 @task(

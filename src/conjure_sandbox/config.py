@@ -14,7 +14,6 @@ from pathlib import Path
 from conjure_sandbox.cache import DEFAULT_CACHE_DIR
 
 DEFAULT_IMAGE = "ghcr.io/holsee/conjure-sandbox"
-UPSTREAM_BASE = "debian:trixie-slim"
 LOCAL_BASE = "conjure-sandbox/base:trixie-slim"
 LOOPBACK_REGISTRY = "127.0.0.1:5000"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -64,7 +63,8 @@ class Settings:
     """Where images go and what they are built from."""
 
     image: str = DEFAULT_IMAGE
-    upstream_base: str = UPSTREAM_BASE
+    # The production base; empty: the digest pin in docker/base.lock (see basepin.py).
+    upstream_base: str = ""
     # "upstream" (the production default), "local" (the debootstrap base), or any image ref.
     base: str = "upstream"
     local_base: str = LOCAL_BASE
@@ -83,7 +83,9 @@ class Settings:
     def base_image(self) -> str:
         """The image reference the Dockerfiles' ``FROM ${BASE}`` resolves to."""
         if self.base == "upstream":
-            return self.upstream_base
+            from conjure_sandbox.basepin import read_base_pin
+
+            return self.upstream_base or read_base_pin(docker_dir()).ref
         if self.base == "local":
             return self.local_base
         return self.base
@@ -101,7 +103,7 @@ class Settings:
         env = os.environ if environ is None else environ
         return cls(
             image=env.get("CONJURE_IMAGE", DEFAULT_IMAGE),
-            upstream_base=env.get("CONJURE_UPSTREAM_BASE", UPSTREAM_BASE),
+            upstream_base=env.get("CONJURE_UPSTREAM_BASE", ""),
             base=env.get("CONJURE_BASE", "upstream"),
             local_base=env.get("CONJURE_LOCAL_BASE", LOCAL_BASE),
             registry=env.get("CONJURE_REGISTRY", LOOPBACK_REGISTRY),

@@ -22,7 +22,6 @@ from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.registry import (
     Repository,
     credentials_from_env,
-    fetch_manifest,
     parse_repository,
     platform_image,
 )
@@ -77,8 +76,17 @@ def resume(
         if recorded
         else None
     )
+    # A by-digest push with an SBOM is an index of the image and its attestation; the
+    # merged index under the tag holds the image itself.
+    image = platform_image(repository, mine, platform, credentials) if mine else None
+    if mine and image is None:
+        raise SandboxError(
+            f"{repository.name}@{mine[:19]}, recorded by this run, is not in the registry "
+            f"with a {platform} image",
+            "re-run the workflow from the start",
+        )
     held = platform_image(repository, tag, platform, credentials)
-    if held is not None and held != mine:
+    if held is not None and held != image:
         raise SandboxError(
             f"{repository.name}:{tag} already holds {held[:19]} for {platform}, which this run "
             f"did not build{f' (it recorded {mine[:19]})' if mine else ''}; nothing is reused",
@@ -87,11 +95,6 @@ def resume(
     if mine is None:
         log(f"nothing recorded for {chosen.name} on {platform} by this run: build it")
         return None
-    if fetch_manifest(repository, mine, credentials) is None:
-        raise SandboxError(
-            f"{repository.name}@{mine[:19]}, recorded by this run, is not in the registry",
-            "re-run the workflow from the start",
-        )
     path = write_digest(digest_dir, chosen.name, (platform,), repository.name, mine)
     log(
         f"resuming: this run recorded {repository.name}@{mine[:19]} for {platform}; "

@@ -99,7 +99,7 @@ def local_images(refs: Iterable[str], docker: str = "docker") -> dict[str, Local
         labels = (info.get("Config") or {}).get("Labels") or {}
         names = {*(info.get("RepoTags") or ()), *(info.get("RepoDigests") or ())}
         for ref in wanted:
-            if _with_tag(ref) in names or ref in names:
+            if _with_tag(ref) in names or ref in names or _by_digest(ref) in names:
                 platform = f"{info.get('Os', '')}/{info.get('Architecture', '')}"
                 found.setdefault(
                     ref,
@@ -119,6 +119,16 @@ def _seconds(created: str) -> int:
         return int(datetime.fromisoformat(created[:19] + "+00:00").timestamp())
     except ValueError:
         return 0
+
+
+def _by_digest(ref: str) -> str:
+    """``name:tag@sha256:…`` as the engine lists it among RepoDigests: ``name@sha256:…``."""
+    name, at, digest = ref.partition("@")
+    if not at:
+        return ""
+    head, _, last = name.rpartition("/")
+    repository = f"{head}/{last.split(':')[0]}" if head else last.split(":")[0]
+    return f"{repository}@{digest}"
 
 
 def _with_tag(ref: str) -> str:

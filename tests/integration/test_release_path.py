@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conjure_sandbox.basepin import read_base_pin
 from conjure_sandbox.config import Settings
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.publish import PublishPlan, VariantRelease, execute
@@ -19,7 +20,7 @@ from conjure_sandbox.registry import Repository, list_tags, push_layout
 from conjure_sandbox.resume import resume
 from conjure_sandbox.tags import TagSet
 from conjure_sandbox.version import package_version
-from tests.integration.conftest import Registry
+from tests.integration.conftest import Registry, run_invoke
 from tests.ocilayout import write_layout
 
 pytestmark = pytest.mark.registry
@@ -122,3 +123,41 @@ def test_the_merge_refuses_an_index_whose_platform_image_is_not_the_tested_one(
     assert "floating tags were not moved and nothing was signed" in message
     assert set(list_tags(repository)) == {tag}
     assert not any(line.startswith("move") for line in said)
+
+
+def test_base_pin_moves_to_what_the_tag_holds_and_says_what_changed(
+    make_registry: Callable[..., Registry], tmp_path: Path
+) -> None:
+    registry = make_registry(5052)
+    name = f"{registry.host}/library/debian"
+    old = "sha256:" + "0" * 64
+    docker = tmp_path / "docker"
+    docker.mkdir()
+    lock = docker / "base.lock"
+    lock.write_text(f"# pinned\n{name}:trixie-slim@{old}\n")
+    layout = tmp_path / "base.tar"
+    new, _ = write_layout(layout, PLATFORMS, "a newer trixie-slim")
+    push_layout(layout, Repository(registry.host, "library/debian"), tag="trixie-slim")
+    env = {"CONJURE_DOCKER_DIR": str(docker)}
+
+    dry = run_invoke("base-pin", "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert f"{name}:trixie-slim: {old} -> {new} (linux/amd64, linux/arm64)" in dry.stdout
+    assert old in lock.read_text()
+
+    moved = run_invoke("base-pin", env=env)
+    assert moved.returncode == 0, moved.stderr
+    assert f"{old} -> {new}" in moved.stdout
+    assert read_base_pin(docker).ref == f"{name}:trixie-slim@{new}"
+
+    again = run_invoke("base-pin", env=env)
+    assert f"still holds {new}" in again.stdout
+    assert "nothing changed" in again.stdout
+
+    registry.stop()
+    down = run_invoke("base-pin", env=env)
+    assert down.returncode == 1
+    *retries, line = down.stderr.strip().splitlines()  # the retries said, then one line
+    assert all(r.startswith("warning: ") for r in retries)
+    assert line.startswith("error: ")
+    assert "registry unreachable after 3 tries" in line

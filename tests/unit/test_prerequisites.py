@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from conjure_sandbox.config import Settings
+from conjure_sandbox.basepin import read_base_pin
+from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.prerequisites import (
     EngineFacts,
@@ -45,7 +46,8 @@ def test_settings_from_environment() -> None:
     assert settings.base_image == settings.local_base
     assert settings.uses_local_base
     assert settings.image == "fork/sb"
-    assert Settings.from_env({}).base_image == "debian:trixie-slim"
+    assert Settings.from_env({}).base_image == read_base_pin(docker_dir()).ref
+    assert Settings.from_env({}).base_image.startswith("debian:trixie-slim@sha256:")
     assert Settings.from_env({"CONJURE_BASE": "corp/debian:13"}).base_image == "corp/debian:13"
 
 
