@@ -333,13 +333,13 @@ _RERUN = "fix the cause and run the same publish again: finished steps are skipp
 
 
 def _run(step: Callable[[], T], what: str, floating: str = "floating tags were not moved") -> T:
-    """Run one docker step, again on a registry's 5xx (bounded, said on stderr).
+    """Run one docker step, again on a registry's 5xx or a network error (bounded, on stderr).
 
     Its failure is one line saying where the floating tags stand.
     """
     from python_on_whales.exceptions import DockerException
 
-    from conjure_sandbox.registry import RETRIES, retry_after
+    from conjure_sandbox.registry import NETWORK_ERROR, RETRIES, retry_after, retry_network
 
     for attempt in range(RETRIES + 1):
         try:
@@ -348,6 +348,9 @@ def _run(step: Callable[[], T], what: str, floating: str = "floating tags were n
             reason = (str(error.stderr or "").strip().splitlines() or ["no reason given"])[-1]
             server_error = SERVER_ERROR.search(reason)
             if server_error and retry_after(what, int(server_error[1]), attempt):
+                continue
+            network = NETWORK_ERROR.search(reason)
+            if network and retry_network(what, ConnectionError(network[0]), attempt):
                 continue
             raise SandboxError(f"{what} failed ({reason}); {floating}", _RERUN) from None
     raise AssertionError("unreachable: the last attempt returns or raises")

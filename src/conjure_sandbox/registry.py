@@ -228,6 +228,12 @@ NETWORK_ERRORS = (OSError, http.client.HTTPException)
 # Such an answer as docker and buildx print it: "unexpected status from HEAD request
 # to http://...: 500 Internal Server Error".
 SERVER_ERROR = re.compile(r"\b(5\d\d) (Internal Server Error|Bad Gateway|Service Unavailable)\b")
+# A network error as docker and buildx print it (Go's net errors).
+NETWORK_ERROR = re.compile(
+    r"connection refused|connection reset by peer|i/o timeout|no such host|"
+    r"TLS handshake timeout|unexpected EOF|broken pipe",
+    re.IGNORECASE,
+)
 
 
 def retry_after(what: str, code: int, attempt: int) -> bool:
