@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -76,14 +77,10 @@ def _run_gate(tmp_path: Path, env: dict[str, str], runs: list[dict[str, str]] | 
     if runs is not None:
         (tmp_path / "ci-runs.json").write_text(json.dumps(runs))
     output = tmp_path / "github-output"
+    # The step as written, with this interpreter's invoke finding tasks.py from tmp_path.
+    wrapper = f'invoke() {{ "{sys.executable}" -m invoke --search-root "{ROOT}" "$@"; }}\n'
     result = subprocess.run(
-        # The step as written, with invoke finding tasks.py from this temporary folder.
-        [
-            "bash",
-            "-e",
-            "-c",
-            f'invoke() {{ command invoke --search-root "{ROOT}" "$@"; }}\n' + _gate_step()["run"],
-        ],
+        ["bash", "-e", "-c", wrapper + _gate_step()["run"]],
         cwd=tmp_path,
         env={
             **os.environ,
