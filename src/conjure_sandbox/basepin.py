@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.registry import DIGEST_PATTERN, looks_like_host
 
 BASE_PIN_FILE = "base.lock"
 PINNED_REF = re.compile(
     r"^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
-    r":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})@(?P<digest>sha256:[0-9a-f]{64})$"
+    rf":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})@(?P<digest>{DIGEST_PATTERN})$"
 )
 _HEADER = (
     "# The production base image (CONJURE_BASE=upstream), pinned by digest.\n"
@@ -42,8 +43,7 @@ class BasePin:
     @property
     def registry_repository(self) -> str:
         """``host/path`` of the registry API serving it (Docker Hub's short names expanded)."""
-        first = self.name.split("/", 1)[0]
-        if "/" in self.name and ("." in first or ":" in first or first == "localhost"):
+        if "/" in self.name and looks_like_host(self.name.split("/", 1)[0]):
             return self.name
         return f"{_DOCKER_HUB}/{self.name if '/' in self.name else 'library/' + self.name}"
 

@@ -60,9 +60,10 @@ def _with_registry(image: str, registry: str | None) -> str:
     """Swap the registry host of ``image`` (``ghcr.io/holsee/x`` -> ``<registry>/holsee/x``)."""
     if not registry:
         return image
+    from conjure_sandbox.registry import looks_like_host
+
     first, _, rest = image.partition("/")
-    looks_like_host = "." in first or ":" in first or first == "localhost"
-    return f"{registry.rstrip('/')}/{rest if looks_like_host and rest else image}"
+    return f"{registry.rstrip('/')}/{rest if looks_like_host(first) and rest else image}"
 
 
 def ensure_image(

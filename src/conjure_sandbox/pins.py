@@ -10,7 +10,6 @@ version, and ``ensure_image()`` builds its own marked image instead.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,8 @@ from typing import Any
 from conjure_sandbox.catalogue import NAME, PLATFORM
 from conjure_sandbox.config import Settings, pins_file
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.registry import DIGEST
 
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _FIX = "write the pins again with invoke pin"
 
 

@@ -451,14 +451,14 @@ def execute(
     *,
     config_dir: str | None = None,
     credentials: Credentials | None = None,
-    floating_now: Callable[[VariantRelease], tuple[str, ...]] | None = None,
+    floating_now: Callable[[], Mapping[str, tuple[str, ...]]] | None = None,
     log: Log = print,
 ) -> dict[str, RemoteManifest]:
     """Version tags first (pushed or merged), every platform verified, then floating tags.
 
     Before any floating tag moves, each pushed index must hold exactly the
     tested images. ``floating_now`` re-reads, just before the moves, which
-    floating tags a variant should still move (a newer release may have
+    floating tags each variant should still move (a newer release may have
     taken one meanwhile). Returns each variant's index (what CI signs).
     """
     from python_on_whales import DockerClient
@@ -501,9 +501,10 @@ def execute(
             )
         indexes[r.variant] = index
         log(f"verified       {first} = {index.digest[:19]}: the tested {', '.join(r.platforms)}")
+    now = floating_now() if floating_now else {r.variant: r.tags.floating for r in plan.releases}
     moves = []
     for r in plan.releases:
-        still = set(floating_now(r)) if floating_now else set(r.tags.floating)
+        still = set(now.get(r.variant, ()))
         for tag in r.tags.floating:
             if tag in still:
                 moves.append((r, tag))
@@ -673,13 +674,15 @@ def publish(
         return plan
     log("# publish")
 
-    def floating_now(release: VariantRelease) -> tuple[str, ...]:
-        """The floating tags ``release`` should move, given the tags the registry holds now."""
+    def floating_now() -> dict[str, tuple[str, ...]]:
+        """Each variant's floating tags to move, given the tags the registry holds now."""
         from conjure_sandbox.registry import list_tags
 
         now = list_tags(repository, credentials)
-        variant = catalogue.get(release.variant)
-        return tags_for(version, variant, now, edge=edge, maintenance=maintenance).floating
+        return {
+            v.name: tags_for(version, v, now, edge=edge, maintenance=maintenance).floating
+            for v in selected
+        }
 
     with client_config(credentials, repository.host, log) as config_dir:
         indexes = execute(

@@ -20,6 +20,7 @@ from conjure_sandbox.catalogue import job_slug, load_catalogue
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.registry import (
+    DIGEST_PATTERN,
     Repository,
     credentials_from_env,
     parse_repository,
@@ -28,7 +29,7 @@ from conjure_sandbox.registry import (
 from conjure_sandbox.tags import tags_for
 from conjure_sandbox.version import package_version
 
-DIGEST_REF = re.compile(r"^(?P<repository>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
+DIGEST_REF = re.compile(rf"^(?P<repository>[^@\s]+)@(?P<digest>{DIGEST_PATTERN})$")
 
 
 def recorded_digest(path: Path, repository: Repository) -> str | None:
