@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from conjure_sandbox.config import Settings
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.registry import DIGEST_PATTERN, looks_like_host
 
@@ -80,7 +81,11 @@ def update_base_pin(
 
     old = read_base_pin(docker_dir)
     repository = parse_repository(old.registry_repository)
-    found = fetch_manifest(repository, old.tag, credentials_from_env())
+    # CONJURE_REGISTRY_USER's password belongs to the registry images are published to:
+    # a base elsewhere (Docker Hub) is read anonymously, never with it.
+    home = parse_repository(Settings.from_env().image).host
+    credentials = credentials_from_env() if repository.host == home else None
+    found = fetch_manifest(repository, old.tag, credentials)
     if found is None:
         raise SandboxError(
             f"{old.name}:{old.tag} does not exist in {repository.name}",

@@ -16,7 +16,7 @@ from conjure_sandbox.basepin import read_base_pin
 from conjure_sandbox.config import Settings
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.publish import PublishPlan, VariantRelease, execute
-from conjure_sandbox.registry import Repository, list_tags, push_layout
+from conjure_sandbox.registry import Credentials, Repository, list_tags, push_layout
 from conjure_sandbox.resume import resume
 from conjure_sandbox.tags import TagSet
 from conjure_sandbox.version import package_version
@@ -161,3 +161,31 @@ def test_base_pin_moves_to_what_the_tag_holds_and_says_what_changed(
     assert all(r.startswith("warning: ") for r in retries)
     assert line.startswith("error: ")
     assert "registry unreachable after 3 tries" in line
+
+
+def test_base_pin_sends_the_publish_credentials_only_to_the_publish_registry(
+    make_registry: Callable[..., Registry], tmp_path: Path
+) -> None:
+    users = {"maint": "publish-password"}
+    registry = make_registry(5054, users=users)
+    credentials = Credentials("maint", "publish-password")
+    docker = tmp_path / "docker"
+    docker.mkdir()
+    layout = tmp_path / "base.tar"
+    digest, _ = write_layout(layout, PLATFORMS, "trixie-slim")
+    push_layout(layout, Repository(registry.host, "library/debian"), credentials, tag="t")
+    (docker / "base.lock").write_text(f"{registry.host}/library/debian:t@{'sha256:' + '0' * 64}\n")
+    env = {
+        "CONJURE_DOCKER_DIR": str(docker),
+        "CONJURE_REGISTRY_USER": "maint",
+        "CONJURE_REGISTRY_PASSWORD": "publish-password",
+    }
+
+    # Images published elsewhere: the base's registry never gets that password.
+    elsewhere = run_invoke("base-pin", "--dry-run", env={**env, "CONJURE_IMAGE": "ghcr.io/x/y"})
+    assert elsewhere.returncode == 1
+    assert "needs credentials" in elsewhere.stderr.strip().splitlines()[-1]
+
+    home = run_invoke("base-pin", "--dry-run", env={**env, "CONJURE_IMAGE": f"{registry.host}/x/y"})
+    assert home.returncode == 0, home.stderr
+    assert f"-> {digest}" in home.stdout
