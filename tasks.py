@@ -45,6 +45,8 @@ def _user_errors(step: Callable[[], T]) -> T:
         "builder": "a buildx builder other than the default",
         "jobs": "variants to build at once (default 0: all)",
         "ca_bundle": "extra CA bundle (PEM) for pip/npm/curl in RUN steps; 'none' to pass none",
+        "compression": "layer compression: zstd (default; CONJURE_COMPRESSION) or gzip, for "
+        "engines before Docker 23",
         "dry_run": "print the plan and the buildx commands, build nothing",
     },
 )
@@ -66,6 +68,7 @@ def build(
     no_sbom: bool = False,
     builder: str | None = None,
     ca_bundle: str | None = None,
+    compression: str | None = None,
     jobs: str = "0",
     dry_run: bool = False,
 ) -> None:
@@ -81,6 +84,8 @@ def build(
     settings = Settings.from_env()
     if ca_bundle:
         settings = replace(settings, ca_bundle=ca_bundle)
+    if compression:
+        settings = replace(settings, compression=compression)
 
     def run() -> None:
         plan, results = build_images(

@@ -21,6 +21,7 @@ from conjure_sandbox.base import choose_base, remote_exists
 from conjure_sandbox.cabundle import resolve_ca_bundle
 from conjure_sandbox.cache import parse_cache, spec_fields
 from conjure_sandbox.catalogue import job_slug, load_catalogue
+from conjure_sandbox.compression import check_engine, parse_compression
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import BuildPlan, BuildTarget, plan_build, target_tags
@@ -144,9 +145,8 @@ def run_target(
             cache_to=spec_fields(target.cache_to[0]) if target.cache_to else None,
             provenance=spec_fields(target.provenance) if target.provenance else False,
             attest={"type": "sbom", "generator": target.sbom} if target.sbom else None,
+            # Loads and pushes too: only an --output carries the layers' compression.
             output=spec_fields(target.output) if target.output else {},
-            load=target.load and not target.layout,
-            push=target.push and not target.layout,
             builder=builder,
             metadata_file=metadata,
             progress="plain",
@@ -318,7 +318,9 @@ def build_images(
     generator image (see ``sbom``), built first when the engine lacks it.
     ``export_dir``: no image is loaded or pushed; each stays an OCI layout
     ``<variant>.tar`` there (``invoke verify``). ``context``: the folder holding
-    the Dockerfiles and the catalogue, if not this checkout's.
+    the Dockerfiles and the catalogue, if not this checkout's. Every layer is
+    compressed as ``settings.compression`` says; loading zstd layers into an
+    engine too old to unpack them is refused before anything is built.
 
     A failing variant does not stop the others: failures come back as results.
     """
@@ -334,6 +336,7 @@ def build_images(
     }
     ca_bundle = resolve_ca_bundle(settings.ca_bundle)
     store = parse_cache(settings.cache if cache_store is None else cache_store)
+    compression = parse_compression(settings.compression)
     publishing = push or by_digest
     every = publishing or load is False or export_dir is not None
     wanted = platforms or (() if every else (host_platform(),))
@@ -398,6 +401,7 @@ def build_images(
         sbom=generator_ref(catalogue.docker_dir) if sbom else "",
         export=export_dir is not None,
         base_created=base_image.created if base_image else 0,
+        compression=compression,
     )
     if not (base_image and base_image.created):
         if not dry_run:
@@ -429,6 +433,8 @@ def build_images(
         prerequisites.check_platforms(facts, {p for t in stale.targets for p in t.platforms})
         for target in stale.targets:
             prerequisites.check_load(facts, target.platforms, target.load)
+        if any(t.load for t in stale.targets):
+            check_engine(facts.server_version, compression, "a load would give it")
         if builder and facts.driver == "docker":
             plan = replace(plan, builder=None, context=builder)
             stale = replace(stale, builder=None, context=builder)

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Literal
 
 from conjure_sandbox.catalogue import platforms_slug
+from conjure_sandbox.compression import Compression
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.registry import REPOSITORY
-
-DEFAULT_CACHE_DIR = Path("~/.cache/conjure-sandbox/buildx")
 
 
 @dataclass(frozen=True)
@@ -35,12 +34,8 @@ class CacheStore:
     def _spec(self, scope: str, direction: Literal["from", "to"]) -> str:
         if self.kind == "local":
             place = "src" if direction == "from" else "dest"
-            spec = f"type=local,{place}={scope}"
-        else:
-            spec = f"type=registry,ref={scope}"
-        # A failed export costs the next build its cache, not this build its image:
-        # BuildKit's session to buildx has dropped mid-export under QEMU load.
-        return spec + (",mode=max,ignore-error=true" if direction == "to" else "")
+            return f"type=local,{place}={scope}"
+        return f"type=registry,ref={scope}"
 
     def imports(
         self, variant: str, platforms: tuple[str, ...], every: tuple[str, ...] = ()
@@ -59,12 +54,19 @@ class CacheStore:
             scopes.append(self.scope(variant, every))
         return tuple(self._spec(s, "from") for s in scopes)
 
-    def exports(self, variant: str, platforms: tuple[str, ...]) -> tuple[str, ...]:
-        """Every layer, intermediate stages included (mode=max), into this build's scope; a
-        failed export leaves the image built (``build.cache_export_failure`` reports it)."""
+    def exports(
+        self, variant: str, platforms: tuple[str, ...], compression: Compression
+    ) -> tuple[str, ...]:
+        """Every layer, intermediate stages included (mode=max), into this build's scope,
+        compressed as the image's layers are (a build from the cache then reuses its blobs
+        as they are); a failed export leaves the image built (``build.cache_export_failure``
+        reports it)."""
         if self.kind == "none":
             return ()
-        return (self._spec(self.scope(variant, platforms), "to"),)
+        # A failed export costs the next build its cache, not this build its image:
+        # BuildKit's session to buildx has dropped mid-export under QEMU load.
+        spec = self._spec(self.scope(variant, platforms), "to")
+        return (f"{spec},mode=max,ignore-error=true,{compression.exporter_options}",)
 
 
 NO_CACHE_STORE = CacheStore("none")

@@ -11,17 +11,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from conjure_sandbox.cache import DEFAULT_CACHE_DIR
-
 DEFAULT_IMAGE = "ghcr.io/holsee/conjure-sandbox"
 LOCAL_BASE = "conjure-sandbox/base:trixie-slim"
 LOOPBACK_REGISTRY = "127.0.0.1:5000"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
+# Where build caches live between runs, unless CONJURE_CACHE says otherwise (see cache.py).
+DEFAULT_CACHE_DIR = Path("~/.cache/conjure-sandbox/buildx")
 # What debootstrap checks the archive's Release signatures with (and the image's apt uses).
 ARCHIVE_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 BASE_SUITE = "trixie"
 # The SBOM generator's folder inside docker/ (see sbom.py).
 SBOM_GENERATOR_DIR = "sbom"
+# Every layer's compression, unless CONJURE_COMPRESSION or --compression says gzip
+# (see compression.py), and zstd's level, chosen by measuring size, build time and
+# unpack time on full's layers (docs/benchmarks.md, "Layer compression").
+DEFAULT_COMPRESSION = "zstd"
+ZSTD_LEVEL = 12
 # How the sandbox executor starts a container, plus dropping every capability:
 # the image tests and `invoke bench --images` run the images exactly so.
 EXECUTOR_FLAGS = (
@@ -78,6 +83,8 @@ class Settings:
     sbom: bool = True
     # Where the image tests record the exact images that passed (see tested.py).
     tested_dir: str = "~/.cache/conjure-sandbox/tested"
+    # "zstd" or "gzip" (for engines before Docker 23; see compression.py).
+    compression: str = DEFAULT_COMPRESSION
 
     @property
     def base_image(self) -> str:
@@ -112,4 +119,5 @@ class Settings:
             cache=env.get("CONJURE_CACHE", str(DEFAULT_CACHE_DIR)),
             sbom=env.get("CONJURE_SBOM", "1").lower() not in ("0", "false", "no"),
             tested_dir=env.get("CONJURE_TESTED_DIR", "~/.cache/conjure-sandbox/tested"),
+            compression=env.get("CONJURE_COMPRESSION", DEFAULT_COMPRESSION),
         )

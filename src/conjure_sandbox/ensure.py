@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from conjure_sandbox.catalogue import load_catalogue
+from conjure_sandbox.compression import DEFAULT, can_unpack, check_engine, parse_compression
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.pins import Pins, load_pins
@@ -25,6 +26,8 @@ from conjure_sandbox.version import package_version
 
 _log = logging.getLogger("conjure_sandbox")
 
+# Releases are published in the default compression (CONJURE_COMPRESSION is for builds).
+PUBLISHED = DEFAULT
 # Local fallback builds: no registry host, and "untested" in every tag.
 LOCAL_BUILD_REPOSITORY = "conjure-sandbox-local"
 
@@ -79,7 +82,10 @@ def ensure_image(
     The pinned ``<image>@sha256:…`` when the engine holds those exact bytes
     or can pull them from ``registry`` (default: the configured image's
     registry, ghcr.io); else a local build from the packaged Dockerfiles,
-    reported as untested. Says which path it took through ``log`` (default:
+    reported as untested. Before pulling it asks the engine's version: one
+    too old for the published zstd layers (before Docker 23) is refused in one
+    line, or, with CONJURE_COMPRESSION=gzip, skipped for a local gzip build.
+    Says which path it took through ``log`` (default:
     the ``conjure_sandbox`` logger). Raises SandboxError listing every
     attempt when none works.
     """
@@ -100,6 +106,8 @@ def ensure_image(
             say(f"{pinned}: found in the local engine ({digest[:19]}, the pinned digest)")
             return pinned
         tried.append("not in the local engine")
+        if pull and not _engine_unpacks(settings, tried):
+            pull = False
         if pull:
             reason = _pull(pinned, digest)
             if reason is None:
@@ -118,6 +126,27 @@ def ensure_image(
         f"no image for {variant}: " + "; ".join(tried),
         "start Docker, check access to the registry, or allow build=True",
     )
+
+
+def _engine_unpacks(settings: Settings, tried: list[str]) -> bool:
+    """Whether the engine can unpack the published images' layers, asked before pulling.
+
+    One that cannot is refused in one line, unless the user chose gzip: then
+    the pull is skipped for a local gzip build.
+    """
+    from python_on_whales import docker
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        server = str(docker.version().server.version or "")  # type: ignore[union-attr]
+    except DockerException:
+        return True  # no engine answers: the pull says so in its own words
+    if can_unpack(server, PUBLISHED):
+        return True
+    if parse_compression(settings.compression) == PUBLISHED:
+        check_engine(server, PUBLISHED, "the published images have")
+    tried.append(f"not pulled (Docker Engine {server} cannot unpack {PUBLISHED.name} layers)")
+    return False
 
 
 def _pull(pinned: str, digest: str) -> str | None:

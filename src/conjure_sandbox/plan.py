@@ -14,6 +14,7 @@ from pathlib import Path
 from conjure_sandbox.cabundle import secret_spec
 from conjure_sandbox.cache import NO_CACHE_STORE, CacheStore
 from conjure_sandbox.catalogue import Catalogue, Variant
+from conjure_sandbox.compression import DEFAULT, Compression
 from conjure_sandbox.dockerfiles import is_layer_file
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.provenance import Provenance
@@ -58,15 +59,24 @@ class BuildTarget:
     # The OCI layout (a tarball) a pushed or exported image is written to;
     # conjure-sandbox then uploads it (the docker driver cannot push by digest).
     layout: str = ""
+    # Of every layer the image (and the cache export) is given.
+    compression: Compression = DEFAULT
 
     @property
     def output(self) -> str:
-        """The ``--output`` of an export to a layout, else empty (``--load``/``--push`` say it)."""
-        if not self.layout:
-            return ""
-        # The name is the SBOM's subject, and what the engine tags on loading.
-        name = f",name={self.tags[0]}" if self.tags else ""
-        return f"type=oci,dest={self.layout}{name}"
+        """The ``--output``: the OCI layout an image is exported to, else the engine's
+        store (a load) or the registry (a plain push); empty for a build that only fills
+        the cache. Each carries the layers' compression."""
+        options = self.compression.exporter_options
+        if self.layout:
+            # The name is the SBOM's subject, and what the engine tags on loading.
+            name = f",name={self.tags[0]}" if self.tags else ""
+            return f"type=oci,dest={self.layout}{name},{options}"
+        if self.load:
+            return f"type=docker,{options}"
+        if self.push:
+            return f"type=registry,{options}"
+        return ""
 
     @property
     def inputs(self) -> str:
@@ -82,6 +92,9 @@ class BuildTarget:
             *(f"--build-arg={key}={value}" for key, value in self.build_args),
             *(f"--label={key}={value}" for key, value in self.labels if key != INPUTS_LABEL),
             f"--sbom={self.sbom}",
+            # The layers' digests, though not their content: an image loaded in one
+            # compression is not the one asked for in the other.
+            f"--compression={self.compression}",
         ]
 
     def buildx_argv(self, builder: str | None = None, context: str | None = None) -> list[str]:
@@ -110,10 +123,6 @@ class BuildTarget:
             argv += ["--output", self.output]
         if not self.cache:
             argv.append("--no-cache")
-        if self.load and not self.layout:
-            argv.append("--load")
-        if self.push and not self.layout:
-            argv.append("--push")
         return [*argv, str(self.context)]
 
 
@@ -151,15 +160,7 @@ class BuildPlan:
         for t in self.targets:
             # Bake loads or pushes as a bake file usually does; only an export-only
             # target keeps its layout output.
-            output = (
-                ["type=registry"]
-                if t.push
-                else ["type=docker"]
-                if t.load
-                else [t.output]
-                if t.output
-                else []
-            )
+            output = [replace(t, layout="").output if t.push or t.load else t.output]
             attest = [f"type=provenance,{t.provenance}"] if t.provenance else []
             if t.sbom:
                 attest.append(f"type=sbom,generator={t.sbom}")
@@ -175,7 +176,7 @@ class BuildPlan:
                 "cache-to": list(t.cache_to),
                 "attest": attest,
                 "no-cache": not t.cache,
-                "output": output,
+                "output": [spec for spec in output if spec],
             }
         return {"group": {"default": {"targets": list(targets)}}, "target": targets}
 
@@ -225,6 +226,7 @@ def plan_build(
     sbom: str = "",
     export: bool = False,
     base_created: int = 0,
+    compression: Compression = DEFAULT,
 ) -> BuildPlan:
     """Settle every variant's platforms, tags, arguments, caches and outputs.
 
@@ -236,7 +238,8 @@ def plan_build(
     and ``base_id`` feed each image's inputs digest; another variant's
     Dockerfile is not an input, so editing one variant leaves the others up to
     date; nor is a shared layer file, whose text is in the Dockerfiles that use
-    it. ``provenance`` is one for every variant, or one per variant name (see
+    it. ``compression``: of every layer loaded, pushed, exported or cached.
+    ``provenance`` is one for every variant, or one per variant name (see
     ``provenance.input_paths``). ``base_created`` is the base's creation time (0:
     unknown), the time docker/scrub gives every file a step writes.
     """
@@ -274,10 +277,11 @@ def plan_build(
             cache_from=(
                 cache_store.imports(variant.name, wanted, variant.platforms) if cache else ()
             ),
-            cache_to=cache_store.exports(variant.name, wanted),
+            cache_to=cache_store.exports(variant.name, wanted, compression),
             provenance="mode=max" if push or by_digest else "",
             sbom=sbom if loads or push or by_digest or export else "",
             by_digest=image if by_digest else "",
+            compression=compression,
         )
         own_files = {
             path: digest

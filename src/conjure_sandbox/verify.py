@@ -12,7 +12,6 @@ Provenance attestations are not: they record when the build ran, by design.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import subprocess
 import tarfile
@@ -25,6 +24,7 @@ from typing import Any
 
 from conjure_sandbox.build import build_images, raise_if_failed
 from conjure_sandbox.catalogue import load_catalogue
+from conjure_sandbox.compression import layer_tar
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import BASE_DIGEST_LABEL
@@ -119,9 +119,10 @@ def _platform(config: Mapping[str, Any]) -> str:
 
 
 def layer_files(blob: bytes) -> dict[str, tuple[object, ...]]:
-    """Every entry of a (compressed) layer: what it is, its mode, owner, link and content hash."""
+    """Every entry of a layer (zstd, gzip or plain): what it is, its mode, owner, link and
+    content hash."""
     entries: dict[str, tuple[object, ...]] = {}
-    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:*") as archive:
+    with layer_tar(blob) as archive:
         for member in archive:
             content = ""
             if member.isfile():

@@ -18,9 +18,54 @@ from conjure_sandbox.registry import fetch_manifest, parse_repository
 from conjure_sandbox.uptodate import local_images
 from conjure_sandbox.version import package_version
 from tests.integration.conftest import ROOT, Registry, run_invoke
+from tests.oldengine import OLD_VERSION, old_engine
 from tests.registrypush import docker_push
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+def test_an_engine_too_old_for_zstd_is_named_before_any_pull(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    image = "127.0.0.1:5999/conjure-test/old-engine"
+    pins = Pins(
+        package_version(),
+        image,
+        {"minimal": Pin("sha256:" + "a" * 64, {"linux/amd64": "sha256:" + "b" * 64})},
+    )
+    (tmp_path / "pins.json").write_text(pins.to_json())
+    monkeypatch.setenv("CONJURE_PINS", str(tmp_path / "pins.json"))
+    monkeypatch.setenv("CONJURE_IMAGE", image)
+    monkeypatch.delenv("CONJURE_COMPRESSION", raising=False)
+    with old_engine() as (host, seen):
+        monkeypatch.setenv("DOCKER_HOST", host)
+        with pytest.raises(SandboxError) as caught:
+            ensure_image("minimal", build=False)
+        message = str(caught.value)
+        assert "\n" not in message
+        assert f"Docker Engine {OLD_VERSION} cannot unpack the zstd layers" in message
+        assert "23.0 or newer" in message
+        assert "CONJURE_COMPRESSION=gzip" in message
+        cli = subprocess.run(
+            [sys.executable, "-m", "conjure_sandbox.cli", "ensure", "--variant", "minimal"],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "DOCKER_HOST": host, "PYTHONPATH": str(ROOT / "src")},
+        )
+        assert cli.returncode == 1
+        assert cli.stderr.startswith(f"error: Docker Engine {OLD_VERSION} cannot unpack")
+        assert cli.stderr.count("\n") == 1  # one line, no traceback
+
+        # Having chosen gzip, the user gets no pull and is sent to a local build.
+        monkeypatch.setenv("CONJURE_COMPRESSION", "gzip")
+        with pytest.raises(SandboxError) as caught:
+            ensure_image("minimal", build=False)
+        assert f"not pulled (Docker Engine {OLD_VERSION} cannot unpack zstd layers)" in str(
+            caught.value
+        )
+        assert any(request.endswith("/version") for request in seen)
+        assert not [request for request in seen if "/images/create" in request]
 
 
 def _remove(ref: str) -> None:

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from conjure_sandbox.cache import CacheStore, exported, parse_cache, spec_fields
+from conjure_sandbox.compression import GZIP, ZSTD
 from conjure_sandbox.errors import SandboxError
 
 BOTH = ("linux/amd64", "linux/arm64")
@@ -45,8 +46,9 @@ def test_each_variant_and_platform_set_has_its_own_local_scope() -> None:
         for p in (("linux/amd64",), ("linux/arm64",), BOTH)
     }
     assert len(scopes) == 6
-    assert store.exports("full", BOTH) == (
-        "type=local,dest=/c/full/linux-amd64+linux-arm64,mode=max,ignore-error=true",
+    assert store.exports("full", BOTH, GZIP) == (
+        "type=local,dest=/c/full/linux-amd64+linux-arm64,mode=max,ignore-error=true,"
+        "compression=gzip,force-compression=true",
     )
 
 
@@ -57,8 +59,9 @@ def test_a_multi_platform_build_also_imports_each_single_platform_scope() -> Non
         "type=registry,ref=r:5000/c:node-linux-amd64",
         "type=registry,ref=r:5000/c:node-linux-arm64",
     )
-    assert store.exports("node", ("linux/arm64",)) == (
-        "type=registry,ref=r:5000/c:node-linux-arm64,mode=max,ignore-error=true",
+    assert store.exports("node", ("linux/arm64",), ZSTD) == (
+        "type=registry,ref=r:5000/c:node-linux-arm64,mode=max,ignore-error=true,"
+        f"compression=zstd,compression-level={ZSTD.level},force-compression=true",
     )
 
 
@@ -74,11 +77,11 @@ def test_a_single_platform_build_also_imports_the_scope_of_all_its_platforms() -
 
 def test_no_store_means_no_import_or_export() -> None:
     assert CacheStore("none").imports("full", BOTH) == ()
-    assert CacheStore("none").exports("full", BOTH) == ()
+    assert CacheStore("none").exports("full", BOTH, ZSTD) == ()
 
 
 def test_a_local_cache_counts_as_exported_once_its_index_exists(tmp_path: Path) -> None:
-    spec = CacheStore("local", str(tmp_path)).exports("minimal", ("linux/amd64",))[0]
+    spec = CacheStore("local", str(tmp_path)).exports("minimal", ("linux/amd64",), ZSTD)[0]
     assert not exported(spec)
     scope = tmp_path / "minimal" / "linux-amd64"
     scope.mkdir(parents=True)
@@ -89,4 +92,7 @@ def test_a_local_cache_counts_as_exported_once_its_index_exists(tmp_path: Path) 
         "dest": str(scope),
         "mode": "max",
         "ignore-error": "true",
+        "compression": "zstd",
+        "compression-level": str(ZSTD.level),
+        "force-compression": "true",
     }

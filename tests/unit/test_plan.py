@@ -7,6 +7,7 @@ import pytest
 
 from conjure_sandbox.cache import CacheStore
 from conjure_sandbox.catalogue import load_catalogue
+from conjure_sandbox.compression import GZIP, ZSTD
 from conjure_sandbox.config import docker_dir
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import BuildPlan, plan_build
@@ -69,7 +70,9 @@ def test_buildx_command_line_is_the_equivalent_of_the_plan() -> None:
     assert argv[:5] == ["docker", "buildx", "build", "--builder", "multi"]
     assert argv[7:9] == ["--platform", "linux/arm64"]
     assert "--no-cache" in argv
-    assert "--load" in argv
+    # A load is an --output, the one form that carries the layers' compression.
+    assert "--load" not in argv
+    assert argv[argv.index("--output") + 1] == f"type=docker,{ZSTD.exporter_options}"
     assert argv[-1] == str(docker_dir())
     assert argv[argv.index("--file") + 1].endswith("Dockerfile.minimal")
 
@@ -109,7 +112,9 @@ def test_cache_scopes_appear_in_the_plan_and_the_command_line() -> None:
     target = _plan(variants=("node",), platforms=("linux/arm64",), cache_store=store).targets[0]
     argv = target.buildx_argv()
     assert argv[argv.index("--cache-from") + 1] == "type=local,src=/c/node/linux-arm64"
-    exported = "type=local,dest=/c/node/linux-arm64,mode=max,ignore-error=true"
+    exported = (
+        f"type=local,dest=/c/node/linux-arm64,mode=max,ignore-error=true,{ZSTD.exporter_options}"
+    )
     assert argv[argv.index("--cache-to") + 1] == exported
     described = "\n".join(_plan(variants=("node",), cache_store=store).describe())
     both = "type=local,dest=/c/node/linux-amd64+linux-arm64,mode=max,ignore-error=true"
@@ -183,7 +188,7 @@ def test_bake_definition_mirrors_the_plan() -> None:
     assert minimal["tags"] == list(target.tags)
     assert minimal["labels"] == dict(target.labels)
     assert minimal["cache-to"] == list(target.cache_to)
-    assert minimal["output"] == ["type=docker"]
+    assert minimal["output"] == [f"type=docker,{ZSTD.exporter_options}"]
     assert minimal["dockerfile"] == str(target.variant.dockerfile)
 
 
@@ -193,5 +198,27 @@ def test_bake_loads_what_invoke_build_exports_to_a_layout_and_attests_the_same_s
     bake = BuildPlan((exported,)).bake_definition()
     minimal = bake["target"]["minimal"]  # type: ignore[index]
     assert exported.output.startswith("type=oci,dest=/scratch/minimal.tar")
-    assert minimal["output"] == ["type=docker"]
+    assert minimal["output"] == [f"type=docker,{ZSTD.exporter_options}"]
     assert "type=sbom,generator=gen:1" in minimal["attest"]
+
+
+def test_every_output_and_cache_export_carries_the_chosen_compression() -> None:
+    for compression in (ZSTD, GZIP):
+        store = CacheStore("local", "/c")
+        plan = _plan(platforms=("linux/amd64",), compression=compression, cache_store=store)
+        loaded = plan.targets[0]
+        layout = replace(loaded, load=False, push=True, layout="/l.tar")
+        pushed = replace(loaded, load=False, push=True)
+        for target in (loaded, layout, pushed):
+            assert target.output.endswith(f",{compression.exporter_options}")
+        assert loaded.cache_to[0].endswith(f",{compression.exporter_options}")
+    assert ZSTD.exporter_options == (
+        f"compression=zstd,compression-level={ZSTD.level},force-compression=true"
+    )
+    assert GZIP.exporter_options == "compression=gzip,force-compression=true"
+
+
+def test_the_compression_is_an_input_so_an_image_in_the_other_is_not_up_to_date() -> None:
+    zstd, gzip = (_plan(variants=("minimal",), compression=c).targets[0] for c in (ZSTD, GZIP))
+    assert zstd.inputs != gzip.inputs
+    assert replace(zstd, labels=()).recipe() != replace(gzip, labels=()).recipe()
