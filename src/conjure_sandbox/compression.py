@@ -34,6 +34,11 @@ class Compression:
         return f"{self.name} level {self.level}" if self.level is not None else self.name
 
     @property
+    def layer_media_type(self) -> str:
+        """The OCI media type each layer so compressed carries."""
+        return f"application/vnd.oci.image.layer.v1.tar+{self.name}"
+
+    @property
     def exporter_options(self) -> str:
         """The ``compression`` fields of an ``--output`` or ``--cache-to`` spec.
 

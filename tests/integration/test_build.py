@@ -6,17 +6,30 @@ export, and ``--builder`` on a second builder.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conjure_sandbox.catalogue import load_catalogue
+from conjure_sandbox.compression import ZSTD, parse_compression
 from conjure_sandbox.config import Settings, docker_dir
-from tests.integration.conftest import ROOT, index_platforms, run_invoke, summary_rows
+from tests.integration.conftest import (
+    ROOT,
+    index_platforms,
+    raw_manifest,
+    run_invoke,
+    summary_rows,
+)
+
+ZSTD_LAYER = ZSTD.layer_media_type
 
 CATALOGUE = load_catalogue(docker_dir())
 
@@ -165,6 +178,14 @@ def test_push_all_variants_for_two_platforms_gives_one_index_each() -> None:
         sizes = [float(mb) for mb in rows[variant.name].split()[3].split("/")]
         assert len(sizes) == 2
         assert min(sizes) > 1
+        # The layout upload carries zstd layers, the default, to the registry as they are.
+        index = raw_manifest(f"{prefix}{variant.tag_suffix}")
+        repository = prefix.rsplit(":", 1)[0]
+        for entry in index["manifests"]:
+            if entry["platform"]["os"] == "unknown":
+                continue
+            manifest = raw_manifest(f"{repository}@{entry['digest']}")
+            assert {layer["mediaType"] for layer in manifest["layers"]} == {ZSTD_LAYER}
 
 
 @pytest.mark.registry
@@ -185,6 +206,10 @@ def test_registry_cache_lands_in_its_variant_and_platform_tag() -> None:
         check=False,
     )
     assert found.returncode == 0, found.stderr
+    cached = json.loads(found.stdout)
+    layers = [d for d in cached.get("layers", ()) if "layer" in d["mediaType"]]
+    assert layers
+    assert {d["mediaType"] for d in layers} == {ZSTD_LAYER}, "the cache is not compressed as images"
 
 
 def test_a_cache_export_that_fails_leaves_the_image_built() -> None:
@@ -225,3 +250,48 @@ def test_the_readme_build_command_builds_what_it_names(
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     planned = {v.name for v in CATALOGUE if f"--file {v.dockerfile} " in result.stdout}
     assert planned == variants
+
+
+def _layer_media_types(ref: str, tmp_path: Path) -> set[str]:
+    """What the engine stores for ``ref``'s layers, read from ``docker save``'s layout."""
+    saved = tmp_path / f"saved-{time.monotonic_ns()}.tar"
+    subprocess.run(["docker", "image", "save", "--output", str(saved), ref], check=True)
+    with tarfile.open(saved) as layout:
+
+        def read(digest: str) -> dict[str, Any]:
+            handle = layout.extractfile(f"blobs/sha256/{digest.removeprefix('sha256:')}")
+            assert handle is not None
+            return dict(json.load(handle))
+
+        index = json.load(layout.extractfile("index.json"))  # type: ignore[arg-type]
+        root = read(index["manifests"][0]["digest"])
+        manifests = [
+            read(m["digest"])
+            for m in root.get("manifests", [index["manifests"][0]])
+            if m.get("platform", {}).get("os") != "unknown"
+        ]
+    return {layer["mediaType"] for m in manifests for layer in m["layers"]}
+
+
+def test_zstd_by_default_gzip_on_request_and_a_switch_is_not_up_to_date(tmp_path: Path) -> None:
+    tag = "conjure-sandbox-test/compression:0"
+    _remove(f"{tag}-minimal")
+    args = ("build", "--variant", "minimal", "--tag", tag, "--no-sbom")
+    env = {"CONJURE_BASE": "local"}
+    try:
+        for compression in ("zstd", "gzip", "zstd"):
+            built = run_invoke(*args, "--compression", compression, env=env)
+            assert built.returncode == 0, built.stdout[-3000:] + built.stderr
+            assert summary_rows(built.stdout)["minimal"].endswith(" ok")  # never "up to date"
+            media = parse_compression(compression).layer_media_type
+            assert _layer_media_types(f"{tag}-minimal", tmp_path) == {media}
+        again = run_invoke(*args, env=env)  # the default is the zstd just built
+        assert summary_rows(again.stdout)["minimal"].endswith("up to date"), again.stdout
+        wrong = run_invoke(*args, "--compression", "xz", env=env)
+        assert wrong.returncode == 1
+        assert wrong.stderr.strip() == (
+            "error: compression 'xz' (--compression or CONJURE_COMPRESSION) is not known "
+            "(fix: use one of zstd, gzip)"
+        )
+    finally:
+        _remove(f"{tag}-minimal")

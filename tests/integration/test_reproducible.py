@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from conjure_sandbox.build import BuildResult, build_images
+from conjure_sandbox.compression import ZSTD
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.plan import BuildPlan
 from conjure_sandbox.verify import Blob, Image, compare, images, layout_blobs, report, verify
@@ -28,7 +29,8 @@ from tests.integration.conftest import ROOT, run_invoke, summary_rows
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-LOCAL = replace(Settings.from_env(), base="local")
+LOCAL = replace(Settings.from_env(), base="local", compression="zstd")
+ZSTD_LAYER = ZSTD.layer_media_type
 
 
 def layout_images(
@@ -90,6 +92,8 @@ def test_two_cold_builds_give_identical_images_and_sboms(
     differences = []
     for (variant, platform), (image, read) in sorted(first.items()):
         assert image.sbom, f"{variant} {platform}: no SBOM attestation"
+        # Reproducible in the default compression, every layer of it (the base's too).
+        assert {layer["mediaType"] for layer in image.manifest["layers"]} == {ZSTD_LAYER}
         again, read_again = second[(variant, platform)]
         result = compare(variant, platform, again, image, read_again, read)
         if not result.same:
