@@ -379,7 +379,7 @@ def bench(
     def run() -> None:
         if first_run:
             plan, _ = build_images(settings=settings, dry_run=True, log=lambda _: None)
-            missed = firstrun.run(plan, docker_dir(), settings.registry, Path(out))
+            missed = firstrun.run(plan, docker_dir(), settings.registry, Path(out), runs)
             print("\n".join(f"goal missed: {line}" for line in missed) or "every goal met")
             print(f"report: {out}")
             return

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from conjure_sandbox.benchmark import Bench, run, upload_host, write_section
+from conjure_sandbox.compression import GZIP, ZSTD, Compression
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.firstrun import FirstRun, Measured, report
 from conjure_sandbox.imagebench import require_baseline
 from conjure_sandbox.plan import BuildPlan
 
@@ -103,3 +105,35 @@ def test_a_baseline_the_engine_lacks_is_one_line_with_its_fix(
 
 def test_a_baseline_in_the_engine_is_accepted() -> None:
     require_baseline("conjure-bench/before:latest", {"conjure-bench/before:latest": object()})
+
+
+def _first_run(variant: str, compression: Compression, mb: float, pull: float) -> FirstRun:
+    sizes = {"linux/amd64": int(mb * 1e6), "linux/arm64": int(mb * 1.1e6)}
+    return FirstRun(variant, compression, sizes, (pull + 1, pull, pull - 1), (0.5,))
+
+
+def test_the_first_run_report_compares_zstd_with_gzip_and_names_each_missed_goal() -> None:
+    measured = Measured(
+        (
+            _first_run("full", GZIP, 800, 20.0),
+            _first_run("full", ZSTD, 600, 10.0),  # 0.75x size, 0.50x pull: met
+            _first_run("node", GZIP, 300, 8.0),
+            _first_run("node", ZSTD, 270, 7.0),  # 0.90x size: missed on both platforms
+        ),
+        {"gzip": 60.0, "zstd": 90.0},
+    )
+    text, missed = report(measured, {"date": "today"})
+    assert text.startswith("## First run\n\nReproduce with `invoke bench --first-run` (")
+    assert "| full | linux/amd64 | 800.0 | 600.0 | 0.75x | <= 0.80x | yes |" in text
+    assert "| node | linux/arm64 | 330.0 | 297.0 | 0.90x | <= 0.80x | NO |" in text
+    assert "| full | 20.00 s | 10.00 s | 0.50x (goal <= 0.60x: met) |" in text
+    assert "gzip 60.0 s, zstd 90.0 s (1.50x). BuildKit compresses only" in text
+    assert "- full: 21.00 / 11.00 s, 20.00 / 10.00 s, 19.00 / 9.00 s" in text
+    assert missed == [
+        "node linux/amd64 size 0.90x gzip (goal <= 0.80x)",
+        "node linux/arm64 size 0.90x gzip (goal <= 0.80x)",
+    ]
+    slower = Measured(
+        (*measured.runs[:1], _first_run("full", ZSTD, 600, 15.0)), {"gzip": 1.0, "zstd": 1.0}
+    )
+    assert report(slower, {})[1] == ["full pull 0.75x gzip (goal <= 0.60x)"]
