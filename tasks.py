@@ -353,7 +353,9 @@ def bench(
     from dataclasses import replace
     from pathlib import Path
 
-    from conjure_sandbox import benchmark, firstrun, imagebench
+    from benchmarks import builds, firstrun
+    from benchmarks import export as export_bench
+    from benchmarks import images as image_bench
     from conjure_sandbox.build import build_images, host_platform
     from conjure_sandbox.cabundle import resolve_ca_bundle
     from conjure_sandbox.config import Settings, docker_dir
@@ -364,13 +366,13 @@ def bench(
         if baseline:
             from conjure_sandbox.uptodate import local_images
 
-            imagebench.require_baseline(baseline, local_images([baseline]))
+            image_bench.require_baseline(baseline, local_images([baseline]))
         plan, results = build_images(settings=settings, progress="quiet")
         if not all(r.ok for r in results):
             raise Exit("error: a variant did not build (fix: see the log above)", code=1)
         root = docker_dir().parent
         bundle = resolve_ca_bundle(settings.ca_bundle)
-        ratio = imagebench.run(
+        ratio = image_bench.run(
             plan, root, settings.registry, bundle, Path(out), host_platform(), runs, baseline
         )
         print(f"cold imports vs the design's sample: {ratio:.2f}x (goal <= 0.8x)")
@@ -388,12 +390,12 @@ def bench(
             return
         if export:
             plan, _ = build_images(settings=settings, dry_run=True, log=lambda _: None)
-            for f in benchmark.export_cost(plan, docker_dir(), settings.registry, Path(out)):
+            for f in export_bench.export_cost(plan, docker_dir(), settings.registry, Path(out)):
                 print(f"{f.name}: {f.ratio:.2f}x {f.reference_name}")
             print(f"report: {out}")
             return
         plan, _ = build_images(settings=settings, dry_run=True, log=lambda _: None)
-        figures = benchmark.run(
+        figures = builds.run(
             plan, docker_dir(), settings.registry, Path(out), runs=runs, cold_pairs=cold_pairs
         )
         for f in figures:

@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from conjure_sandbox.imagebench import SCREENSHOT
+from benchmarks.images import SCREENSHOT
 from tests.images.conftest import Sandbox
 
 pytestmark = pytest.mark.docker

@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from conjure_sandbox.imagebench import RECALC_MACRO, RECALC_MACRO_URL
+from benchmarks.images import RECALC_MACRO, RECALC_MACRO_URL
 from tests.images.conftest import FIXTURES, Sandbox
 
 pytestmark = pytest.mark.docker

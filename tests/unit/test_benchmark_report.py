@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from conjure_sandbox.benchmark import Bench, run, upload_host, write_section
+from benchmarks.bench import Bench, write_section
+from benchmarks.builds import run
+from benchmarks.export import upload_host
+from benchmarks.firstrun import FirstRun, Measured, report
+from benchmarks.images import require_baseline
 from conjure_sandbox.compression import GZIP, ZSTD, Compression
 from conjure_sandbox.errors import SandboxError
-from conjure_sandbox.firstrun import FirstRun, Measured, report
-from conjure_sandbox.imagebench import require_baseline
 from conjure_sandbox.plan import BuildPlan
 
 

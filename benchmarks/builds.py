@@ -17,84 +17,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conjure_sandbox.build import RETRIES, is_transient
+from benchmarks.bench import COMMAND, Bench, Figure, Log, second_engine, write_section
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import BuildPlan
 
-Log = Callable[[str], None]
-COMMAND = "invoke bench"
 EDITED = "Dockerfile.node"
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One comparison: our time, the reference's, their ratio against a goal."""
-
-    name: str
-    ours: float
-    reference: float
-    reference_name: str
-    goal: float
-    detail: str = ""
-
-    @property
-    def ratio(self) -> float:
-        return self.ours / self.reference if self.reference else float("inf")
-
-    @property
-    def met(self) -> bool:
-        return self.ratio <= self.goal
-
-
-@dataclass
-class Bench:
-    """Runs commands from the project root with a fixed environment, timing each."""
-
-    root: Path
-    env: Mapping[str, str]
-    log: Log = print
-    outputs: list[str] = field(default_factory=list)
-
-    def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> float:
-        """Run ``argv`` and return its wall-clock seconds; a run that BuildKit cut off
-        (the rule ``invoke build`` retries by) is timed once more, never a failing step."""
-        shown = " ".join(argv[2:] if argv[1:2] == ["-m"] else argv)
-        for attempt in range(RETRIES + 1):
-            started = time.monotonic()
-            out = subprocess.run(
-                list(argv),
-                cwd=self.root,
-                env={**os.environ, **self.env, **(env or {})},
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            seconds = time.monotonic() - started
-            if out.returncode == 0:
-                break
-            tail = "\n".join((out.stdout + out.stderr).splitlines()[-20:])
-            if attempt == RETRIES or not is_transient(tail):
-                raise SandboxError(
-                    f"{shown} failed:\n{tail}",
-                    "fix what the output above names, then run the benchmark again",
-                )
-            self.log(f"  cut off, not a failing step; timing it again: {shown}")
-        self.outputs.append(out.stdout)
-        self.log(f"  {seconds:7.2f}s  {shown}")
-        return seconds
-
-    def invoke(self, *args: str, env: Mapping[str, str] | None = None) -> float:
-        return self.run([sys.executable, "-m", "invoke", *args], env=env)
-
-    def median(self, runs: int, argv: Sequence[str]) -> float:
-        self.run(argv)  # warm-up, not counted
-        return statistics.median(self.run(argv) for _ in range(runs))
 
 
 def _prune(bench: Bench) -> None:
@@ -198,50 +129,6 @@ def cold(bench: Bench, plan: BuildPlan, pairs: int) -> tuple[Figure, float, list
     return figure, figure.ours, ["The last pair's builds:", "", *tables]
 
 
-@contextmanager
-def second_engine(scratch: Path, log: Log) -> Iterator[str]:
-    """A second dockerd with its own data root, socket and build cache: a truly empty builder.
-
-    It gets a bridge of its own: ``--bridge none`` would delete the first
-    engine's docker0.
-    """
-    root = scratch / "engine"
-    root.mkdir()
-    bridge = "conjure-bench0"
-    for step in (
-        ["ip", "link", "add", bridge, "type", "bridge"],
-        ["ip", "addr", "add", "172.31.250.1/24", "dev", bridge],
-        ["ip", "link", "set", bridge, "up"],
-    ):
-        subprocess.run(step, check=True, capture_output=True)
-    (root / "daemon.json").write_text('{"features": {"containerd-snapshotter": true}}')
-    socket = f"unix://{root / 'docker.sock'}"
-    argv = [
-        *("dockerd", "--config-file", str(root / "daemon.json")),
-        *("--data-root", str(root / "data"), "--exec-root", str(root / "exec")),
-        *("--pidfile", str(root / "docker.pid"), "-H", socket),
-        *("--bridge", bridge, "--iptables=false", "--ip6tables=false"),
-    ]
-    with (root / "dockerd.log").open("wb") as out:
-        daemon = subprocess.Popen(argv, stdout=out, stderr=out)
-    try:
-        for _ in range(100):
-            probe = subprocess.run(
-                ["docker", "info"], env={**os.environ, "DOCKER_HOST": socket}, capture_output=True
-            )
-            if probe.returncode == 0:
-                break
-            time.sleep(0.2)
-        else:
-            raise SandboxError("a second dockerd did not start", f"see {root / 'dockerd.log'}")
-        log(f"second engine on {socket}")
-        yield socket
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=60)
-        subprocess.run(["ip", "link", "delete", bridge], capture_output=True, check=False)
-
-
 def fresh_builder(
     bench: Bench, registry: str, cold_all: float, images: Sequence[str], scratch: Path
 ) -> Figure:
@@ -273,99 +160,6 @@ def fresh_builder(
 
 
 SECTION = "Builds"
-
-
-EXPORT_SECTION = "Reproducible export"
-
-
-def upload_host(registry: str) -> str:
-    """Another name for a loopback registry, under which the engine has pushed nothing.
-
-    The engine remembers which blobs it pushed to which registry host and mounts
-    them from there instead of uploading; a host name it has never pushed to makes
-    the reference upload every blob, as our layout upload does.
-    """
-    host, _, port = registry.partition(":")
-    if host != "127.0.0.1":
-        raise SandboxError(
-            f"the export benchmark needs the loopback registry, not {registry}",
-            "unset CONJURE_REGISTRY, or set it to 127.0.0.1:<port>",
-        )
-    return f"localhost:{port}" if port else "localhost"
-
-
-def export_cost(
-    plan: BuildPlan, docker_dir: Path, registry: str, out: Path, log: Log = print
-) -> list[Figure]:
-    """Push the default variant, layers cached, the reproducible way and the plain way.
-
-    Ours exports an OCI layout and uploads it; the reference is ``docker buildx
-    build --push`` of the same plan. Both send the blobs BuildKit cached, push the
-    plan's platforms to repositories of their own, and upload every blob.
-    """
-    plain_registry = upload_host(registry)  # refuses before any build
-    bench = Bench(root=docker_dir.parent, env={"CONJURE_BASE": "local"}, log=log)
-    target = plan.targets[0]
-    platforms = [arg for p in target.platforms for arg in ("--platform", p)]
-    stamp = time.monotonic_ns()
-    bench.invoke("build", "--variant", target.variant.name, *platforms, "--no-sbom")  # cached
-    log("reproducible export against a plain push")
-    ours = bench.invoke(
-        *("build", "--variant", target.variant.name, *platforms, "--push", "--no-sbom"),
-        *("--tag", f"{registry}/conjure-bench/reproducible-{stamp}:0", "--progress", "quiet"),
-    )
-    with_sbom = bench.invoke(
-        *("build", "--variant", target.variant.name, *platforms, "--push"),
-        *("--tag", f"{registry}/conjure-bench/sbom-{stamp}:0", "--progress", "quiet"),
-    )
-    plain = replace(
-        target,
-        tags=(f"{plain_registry}/conjure-bench/plain-{stamp}:0",),
-        load=False,
-        push=True,
-        sbom="",
-        provenance="mode=max",
-        layout="",
-    )
-    reference = bench.run([*plain.buildx_argv()[:-1], "--progress=quiet", str(plain.context)])
-    name = f"push {target.variant.name} ({', '.join(target.platforms)}), layers cached"
-    f = Figure(name, ours, reference, "docker buildx build --push, same plan", float("inf"))
-    text = "\n".join(
-        [
-            f"## {EXPORT_SECTION}",
-            "",
-            f"Reproduce with `{COMMAND} --export`. One run, {datetime.now(UTC):%Y-%m-%d %H:%M} "
-            f"UTC, {os.cpu_count()} cores;",
-            f"every push to a repository of its own on {registry} (the plain one as",
-            f"{plain_registry}, so that it uploads every blob too).",
-            "",
-            "| what | reproducible export + upload | plain push | ratio | with SBOM too |",
-            "|---|---|---|---|---|",
-            f"| {f.name} | {f.ours:.2f} s | {f.reference:.2f} s | {f.ratio:.2f}x "
-            f"| {with_sbom:.2f} s |",
-            "",
-            "The reproducible path exports an OCI layout, its file times already set in each",
-            "step (docker/scrub), so it sends the blobs BuildKit cached, as the plain push does,",
-            "then uploads the layout itself.",
-            "",
-        ]
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_section(out, text, EXPORT_SECTION)
-    return [f]
-
-
-def write_section(path: Path, text: str, title: str) -> None:
-    """Put ``text`` (starting ``## title``) in place of that section of ``path``, or append it."""
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = current.find(f"\n## {title}\n")
-    if start < 0:
-        updated = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = current.find("\n## ", start + 1)
-        tail = current[end:] if end >= 0 else ""
-        updated = current[: start + 1] + text.rstrip("\n") + "\n" + tail
-    path.write_text(updated)
 
 
 def report(

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from conjure_sandbox.benchmark import write_section
+from benchmarks.bench import write_section
 from conjure_sandbox.cabundle import secret_spec
 from conjure_sandbox.config import EXECUTOR_FLAGS
 from conjure_sandbox.errors import SandboxError

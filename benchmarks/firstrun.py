@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conjure_sandbox.benchmark import COMMAND, Bench, second_engine, write_section
+from benchmarks.bench import COMMAND, Bench, second_engine, write_section
 from conjure_sandbox.compression import GZIP, ZSTD, Compression
 from conjure_sandbox.config import EXECUTOR_FLAGS
 from conjure_sandbox.errors import SandboxError

@@ -1,0 +1,1 @@
+"""Maintainer benchmarks (``invoke bench``): never imported by the library."""
