@@ -364,7 +364,7 @@ def bench(
 
     def run_images() -> None:
         if baseline:
-            from conjure_sandbox.uptodate import local_images
+            from conjure_sandbox.engine import local_images
 
             image_bench.require_baseline(baseline, local_images([baseline]))
         plan, results = build_images(settings=settings, progress="quiet")
@@ -409,9 +409,10 @@ def bench(
 def base_pin(c: Context, dry_run: bool = False) -> None:
     """Move docker/base.lock's digest pin to what its tag holds now, saying what changed."""
     from conjure_sandbox.basepin import update_base_pin
-    from conjure_sandbox.config import docker_dir
+    from conjure_sandbox.config import Settings, docker_dir
 
-    _user_errors(lambda: update_base_pin(docker_dir(), dry_run=dry_run))
+    image = Settings.from_env().image
+    _user_errors(lambda: update_base_pin(docker_dir(), image, dry_run=dry_run))
 
 
 @task(

@@ -24,6 +24,7 @@ from pathlib import Path
 from benchmarks.bench import COMMAND, Bench, second_engine, write_section
 from conjure_sandbox.compression import GZIP, ZSTD, Compression
 from conjure_sandbox.config import EXECUTOR_FLAGS
+from conjure_sandbox.engine import reason as engine_reason
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import BuildPlan
 from conjure_sandbox.registry import layer_sizes, parse_repository
@@ -86,7 +87,7 @@ def ram_disk(size: str = RAM_DISK_SIZE) -> Iterator[Path]:
             check=False,
         )
         if mounted.returncode != 0:
-            reason = (mounted.stderr.strip().splitlines() or ["no reason given"])[-1]
+            reason = engine_reason(mounted.stderr)
             raise SandboxError(
                 f"cannot mount a tmpfs for the new engines ({reason})", "run as root"
             )

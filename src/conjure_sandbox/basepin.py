@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from conjure_sandbox.config import Settings
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.registry import DIGEST_PATTERN, looks_like_host
 
@@ -74,16 +73,19 @@ def read_base_pin(docker_dir: Path) -> BasePin:
 
 
 def update_base_pin(
-    docker_dir: Path, *, dry_run: bool = False, log: Callable[[str], None] = print
+    docker_dir: Path, image: str, *, dry_run: bool = False, log: Callable[[str], None] = print
 ) -> BasePin:
-    """Move the pin to the digest its tag holds now; say what changed (or that nothing did)."""
+    """Move the pin to the digest its tag holds now; say what changed (or that nothing did).
+
+    ``image`` is where releases are published: only its registry gets CONJURE_REGISTRY_USER's
+    password."""
     from conjure_sandbox.registry import credentials_from_env, fetch_manifest, parse_repository
 
     old = read_base_pin(docker_dir)
     repository = parse_repository(old.registry_repository)
     # CONJURE_REGISTRY_USER's password belongs to the registry images are published to:
     # a base elsewhere (Docker Hub) is read anonymously, never with it.
-    home = parse_repository(Settings.from_env().image).host
+    home = parse_repository(image).host
     credentials = credentials_from_env() if repository.host == home else None
     found = fetch_manifest(repository, old.tag, credentials)
     if found is None:

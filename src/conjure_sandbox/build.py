@@ -16,13 +16,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from conjure_sandbox import prerequisites, uptodate
+from conjure_sandbox import inputs, prerequisites, uptodate
 from conjure_sandbox.base import choose_base, remote_exists
 from conjure_sandbox.cabundle import resolve_ca_bundle
 from conjure_sandbox.cache import parse_cache, spec_fields
 from conjure_sandbox.catalogue import job_slug, load_catalogue
 from conjure_sandbox.compression import check_engine, parse_compression
 from conjure_sandbox.config import Settings, docker_dir
+from conjure_sandbox.engine import local_images
+from conjure_sandbox.engine import reason as engine_reason
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import BuildPlan, BuildTarget, plan_build, target_tags
 from conjure_sandbox.provenance import input_paths, read_provenance
@@ -38,7 +40,6 @@ from conjure_sandbox.version import package_version
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
-    from python_on_whales.exceptions import DockerException
 
 Log = Callable[[str], None]
 FAILURE_TAIL = 15
@@ -218,12 +219,6 @@ def deliver_layout(target: BuildTarget, log: Log) -> str:
     return digest
 
 
-def engine_reason(error: DockerException) -> str:
-    """The last line the docker CLI wrote to stderr: the engine's own reason."""
-    lines = [line for line in (error.stderr or str(error)).splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "no reason given"
-
-
 def layout_root(layout: Path) -> str:
     """The digest of the image or index an OCI layout tarball holds."""
     with tarfile.open(layout) as archive:
@@ -282,7 +277,7 @@ def run_plan(
             reason = (result.error or "").strip()
             if result.ok or not is_transient(reason):
                 break
-            last = reason.splitlines()[-1]
+            last = engine_reason(reason)
             log(f"[{target.variant.name}] transient failure, not a step's ({last}); building again")
             again = build(target)
             results[index] = replace(again, seconds=again.seconds + result.seconds)
@@ -346,7 +341,7 @@ def build_images(
     wanted_base = base or settings.base_image
     tags = [t for v in selected for t in target_tags(v, settings.image, version, tag)]
     # One cheap query answers both "which base?" and "is anything out of date?".
-    known = uptodate.local_images([wanted_base, settings.local_base, *tags])
+    known = local_images([wanted_base, settings.local_base, *tags])
     engine_client: list[DockerClient] = [client] if client else []
 
     def engine() -> DockerClient:
@@ -379,7 +374,7 @@ def build_images(
                 f"pulling base {base_ref} failed: {engine_reason(error)}",
                 "check registry access, or set CONJURE_BASE=local (after `invoke base`)",
             ) from None
-        known = {**known, **(uptodate.local_images([base_ref]) or {})}
+        known = {**known, **(local_images([base_ref]) or {})}
     base_image = known.get(base_ref) if known else None
     plan = plan_build(
         catalogue,
@@ -395,7 +390,7 @@ def build_images(
         cache=cache,
         cache_store=store,
         builder=builder,
-        context_files=uptodate.context_files(catalogue.docker_dir),
+        context_files=inputs.context_files(catalogue.docker_dir),
         base_id=base_image.id if base_image else "",
         by_digest=by_digest,
         sbom=generator_ref(catalogue.docker_dir) if sbom else "",

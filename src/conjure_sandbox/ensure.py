@@ -19,6 +19,7 @@ from dataclasses import replace
 from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.compression import DEFAULT, can_unpack, check_engine, parse_compression
 from conjure_sandbox.config import Settings, docker_dir
+from conjure_sandbox.engine import reason
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.pins import Pins, load_pins
 from conjure_sandbox.tags import parse_version
@@ -95,7 +96,7 @@ def ensure_image(
     pinned = image_ref(variant, settings)
     tried: list[str] = []
 
-    from conjure_sandbox.uptodate import local_images
+    from conjure_sandbox.engine import local_images
 
     if pinned is None:
         tried.append(f"this library ({package_version()}) pins no published image")
@@ -154,13 +155,12 @@ def _pull(pinned: str, digest: str) -> str | None:
     from python_on_whales import docker
     from python_on_whales.exceptions import DockerException
 
-    from conjure_sandbox.uptodate import local_images
+    from conjure_sandbox.engine import local_images
 
     try:
         docker.image.pull(pinned, quiet=True)
     except DockerException as error:
-        lines = str(error.stderr or error).strip().splitlines()
-        return lines[-1] if lines else "no reason given"
+        return reason(error)
     found = (local_images([pinned]) or {}).get(pinned)
     if found is None or found.id != digest:
         return f"the engine holds {found.id[:19] if found else 'nothing'} after the pull"
@@ -185,5 +185,4 @@ def _build(settings: Settings, variant: str, say: Callable[[str], None]) -> str 
     failed = [r for r in results if not r.ok]
     if not failed:
         return None
-    lines = (failed[0].error or "").strip().splitlines()
-    return lines[-1] if lines else "failed"
+    return reason(failed[0].error or "", "failed")

@@ -17,9 +17,9 @@ from conjure_sandbox.catalogue import Catalogue, Variant
 from conjure_sandbox.compression import DEFAULT, Compression
 from conjure_sandbox.dockerfiles import is_layer_file
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.inputs import INPUTS_LABEL, inputs_digest
 from conjure_sandbox.provenance import Provenance
 from conjure_sandbox.tags import version_tag
-from conjure_sandbox.uptodate import INPUTS_LABEL, inputs_digest
 
 SOURCE_URL = "https://github.com/holsee/conjure-sandbox"
 VERSION_LABEL = "org.opencontainers.image.version"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conjure_sandbox import dockerfiles
+from conjure_sandbox.engine import reason as engine_reason
 from conjure_sandbox.errors import SandboxError
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def probe(client: DockerClient, builder: str | None = None) -> EngineFacts:
     try:
         info = client.info()
     except DockerException as error:
-        reason = _first_line(error)
+        reason = engine_reason(error, type(error).__name__)
         raise SandboxError(
             f"no Docker engine answers ({reason})",
             f"run {PROVISION} (Debian) or start Docker",
@@ -61,7 +62,8 @@ def probe(client: DockerClient, builder: str | None = None) -> EngineFacts:
         inspected = client.buildx.inspect(builder)
     except DockerException as error:
         raise SandboxError(
-            f"buildx builder {builder or 'default'!r} is not usable ({_first_line(error)})",
+            f"buildx builder {builder or 'default'!r} is not usable "
+            f"({engine_reason(error, type(error).__name__)})",
             "list builders with `docker buildx ls`",
         ) from None
     platforms: list[str] = []
@@ -77,12 +79,6 @@ def probe(client: DockerClient, builder: str | None = None) -> EngineFacts:
         containerd_store=driver_status.get("driver-type") == CONTAINERD_SNAPSHOTTER,
         driver=str(inspected.driver or "docker"),
     )
-
-
-def _first_line(error: Exception) -> str:
-    text = str(getattr(error, "stderr", "") or error).strip()
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1].strip() if lines else type(error).__name__
 
 
 # The architectures Debian ships images for: what a linux/<arch> here can name.

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from conjure_sandbox.catalogue import Catalogue
 from conjure_sandbox.config import Settings
+from conjure_sandbox.engine import LocalImage
+from conjure_sandbox.engine import reason as engine_reason
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.pins import Pin, Pins
 from conjure_sandbox.plan import VERSION_LABEL
@@ -38,7 +40,6 @@ from conjure_sandbox.registry import (
 )
 from conjure_sandbox.tags import TagSet, check_newer, parse_version, tags_for
 from conjure_sandbox.tested import TestedImage, complete_runs, untested_platforms
-from conjure_sandbox.uptodate import LocalImage
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
@@ -345,7 +346,7 @@ def _run(step: Callable[[], T], what: str, floating: str = "floating tags were n
         try:
             return step()
         except DockerException as error:
-            reason = (str(error.stderr or "").strip().splitlines() or ["no reason given"])[-1]
+            reason = engine_reason(str(error.stderr or ""))
             server_error = SERVER_ERROR.search(reason)
             if server_error and retry_after(what, int(server_error[1]), attempt):
                 continue
@@ -597,8 +598,8 @@ def publish(
     from conjure_sandbox import tested, versioncheck
     from conjure_sandbox.catalogue import load_catalogue
     from conjure_sandbox.config import docker_dir
+    from conjure_sandbox.engine import local_images
     from conjure_sandbox.registry import fetch_manifest, parse_repository
-    from conjure_sandbox.uptodate import local_images
 
     for output in (digest_file, record):
         if output:

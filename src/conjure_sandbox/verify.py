@@ -348,7 +348,7 @@ def _check_base(
     credentials: Credentials | None,
 ) -> None:
     """Refuse early when the local base is not the one the release was built on."""
-    from conjure_sandbox.uptodate import local_images
+    from conjure_sandbox.engine import local_images
 
     for image in found.values():
         config = json.loads(fetch_blob(remote, image.manifest["config"]["digest"], credentials))

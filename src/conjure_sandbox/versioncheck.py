@@ -18,12 +18,12 @@ from pathlib import Path
 
 from conjure_sandbox.catalogue import Catalogue, load_catalogue
 from conjure_sandbox.config import Settings, docker_dir
+from conjure_sandbox.engine import local_images
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import VERSION_LABEL
 from conjure_sandbox.registry import Credentials
 from conjure_sandbox.release import CHANGELOG, has_entry
 from conjure_sandbox.tags import check_newer, parse_version, releases
-from conjure_sandbox.uptodate import local_images
 from conjure_sandbox.version import package_version
 
 

@@ -169,10 +169,10 @@ def image(variant: Variant, platform: str, request: pytest.FixtureRequest) -> st
 
 def _prebuilt(config: pytest.Config, image: str, variant: Variant, platform: str) -> str:
     """An image built beforehand; noted so a fully passing session records it as tested."""
+    from conjure_sandbox.engine import local_images
     from conjure_sandbox.plan import VERSION_LABEL
     from conjure_sandbox.tags import version_tag
     from conjure_sandbox.tested import TestedImage
-    from conjure_sandbox.uptodate import local_images
     from conjure_sandbox.version import package_version
 
     ref = image if "@" in image else version_tag(image, package_version(), variant)

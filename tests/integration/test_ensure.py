@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from conjure_sandbox import ensure_image
+from conjure_sandbox.engine import local_images
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.pins import Pin, Pins
 from conjure_sandbox.registry import fetch_manifest, parse_repository
-from conjure_sandbox.uptodate import local_images
 from conjure_sandbox.version import package_version
 from tests.integration.conftest import ROOT, Registry, run_invoke
 from tests.oldengine import OLD_VERSION, old_engine

@@ -17,6 +17,7 @@ import pytest
 
 from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.config import docker_dir
+from conjure_sandbox.engine import local_images
 from conjure_sandbox.registry import (
     Credentials,
     fetch_manifest,
@@ -26,7 +27,6 @@ from conjure_sandbox.registry import (
 )
 from conjure_sandbox.tags import release_tags
 from conjure_sandbox.tested import Coverage, TestedImage, record
-from conjure_sandbox.uptodate import local_images
 from conjure_sandbox.version import package_version
 from tests.integration.conftest import Registry, index_platforms, raw_manifest, run_invoke
 from tests.integration.faultproxy import Fault, FaultProxy

@@ -13,7 +13,7 @@ import pytest
 
 from conjure_sandbox import tested
 from conjure_sandbox.build import host_platform
-from conjure_sandbox.uptodate import local_images
+from conjure_sandbox.engine import local_images
 from conjure_sandbox.version import package_version
 from tests.integration.conftest import ROOT, run_invoke
 

@@ -6,8 +6,8 @@ import pytest
 
 from conjure_sandbox.basepin import BasePin, parse_base_pin, read_base_pin
 from conjure_sandbox.config import docker_dir
+from conjure_sandbox.engine import _by_digest
 from conjure_sandbox.errors import SandboxError
-from conjure_sandbox.uptodate import _by_digest
 
 DIGEST = "sha256:" + "ab" * 32
 

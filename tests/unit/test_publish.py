@@ -8,11 +8,11 @@ import pytest
 
 from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.config import docker_dir
+from conjure_sandbox.engine import LocalImage
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.publish import plan_publish
 from conjure_sandbox.registry import Repository, parse_repository
 from conjure_sandbox.tested import Coverage, TestedImage
-from conjure_sandbox.uptodate import LocalImage
 from conjure_sandbox.versioncheck import Facts, check, table
 
 CATALOGUE = load_catalogue(docker_dir())

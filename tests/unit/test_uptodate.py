@@ -7,15 +7,11 @@ from pathlib import Path
 from conjure_sandbox.cache import CacheStore
 from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.config import docker_dir
+from conjure_sandbox.engine import LocalImage, local_images
+from conjure_sandbox.inputs import INPUTS_LABEL, context_files
 from conjure_sandbox.plan import BuildTarget, plan_build
 from conjure_sandbox.provenance import Provenance
-from conjure_sandbox.uptodate import (
-    INPUTS_LABEL,
-    LocalImage,
-    context_files,
-    is_current,
-    local_images,
-)
+from conjure_sandbox.uptodate import is_current
 
 CATALOGUE = load_catalogue(docker_dir())
 PROVENANCE = Provenance(version="0.1.0", revision="abc", epoch=1767225600)
