@@ -491,7 +491,7 @@ def resume(
         "ref": "any image reference instead (repo:tag or repo@digest)",
     },
 )
-def sbom(c: Context, variant: str = "full", version: str | None = None, ref: str = "") -> None:
+def sbom(c: Context, variant: str | None = None, version: str | None = None, ref: str = "") -> None:
     """Summarise a published image's SBOM attestations: packages by type, per platform."""
     from conjure_sandbox.config import Settings
     from conjure_sandbox.sbom import describe_published

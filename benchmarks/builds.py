@@ -100,6 +100,7 @@ def cold(bench: Bench, plan: BuildPlan, pairs: int) -> tuple[Figure, float, list
     """
     bench.log(f"cold builds (--no-cache, build cache pruned before each), {pairs} pair(s)")
     prefix = "conjure-bench/cold:0"
+    default = next(t.variant.name for t in plan.targets if t.variant.default)
     # --no-cache too: the engine's images keep build-cache records alive through a prune
     # (a pruned "cold" build here found 11 of 11 steps cached).
     cold_args = ("--tag", prefix, "--cache", "none", "--no-cache")
@@ -109,7 +110,7 @@ def cold(bench: Bench, plan: BuildPlan, pairs: int) -> tuple[Figure, float, list
     for _ in range(pairs):
         _remove_images(prefix, plan)
         _prune(bench)
-        alone.append(bench.invoke("build", "--variant", "full", *cold_args))
+        alone.append(bench.invoke("build", "--variant", default, *cold_args))
         tables = [*_table("full alone", alone[-1], bench.outputs[-1]), ""]
         _remove_images(prefix, plan)
         _prune(bench)

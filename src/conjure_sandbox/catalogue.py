@@ -90,8 +90,11 @@ class Catalogue:
     def default(self) -> Variant:
         return next(v for v in self.variants if v.default)
 
-    def get(self, name: str) -> Variant:
-        """The variant called ``name``; an unknown name lists the valid ones."""
+    def get(self, name: str | None) -> Variant:
+        """The variant called ``name`` (None: the default variant); an unknown name lists
+        the valid ones."""
+        if name is None:
+            return self.default
         for variant in self.variants:
             if variant.name == name:
                 return variant

@@ -15,7 +15,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     ensure = commands.add_parser("ensure", help="find, pull or build the image; print its ref")
-    ensure.add_argument("--variant", default="full")
+    ensure.add_argument("--variant", help="default: the catalogue's default variant")
     ensure.add_argument("--registry", help="registry host to pull from instead of ghcr.io")
     ensure.add_argument("--no-pull", action="store_true", help="never pull")
     ensure.add_argument("--no-build", action="store_true", help="never build locally")

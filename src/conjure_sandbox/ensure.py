@@ -38,16 +38,17 @@ def _local_build_prefix() -> str:
     return f"{LOCAL_BUILD_REPOSITORY}:untested-{parse_version(package_version())}"
 
 
-def local_build_ref(variant: str = "full") -> str:
+def local_build_ref(variant: str | None = None) -> str:
     """``conjure-sandbox-local:untested-<library version>[-variant]``: a fallback build's name."""
     return _local_build_prefix() + load_catalogue(docker_dir()).get(variant).tag_suffix
 
 
-def image_ref(variant: str = "full", settings: Settings | None = None) -> str | None:
-    """``<image>@sha256:…`` this library release pins for ``variant``; None when unreleased."""
-    load_catalogue(docker_dir()).get(variant)  # an unknown variant is one line
+def image_ref(variant: str | None = None, settings: Settings | None = None) -> str | None:
+    """``<image>@sha256:…`` this library release pins for ``variant`` (None: the catalogue's
+    default variant); None when unreleased."""
+    name = load_catalogue(docker_dir()).get(variant).name  # an unknown variant is one line
     pins = _pins()
-    return pins.reference(variant, (settings or Settings.from_env()).image) if pins else None
+    return pins.reference(name, (settings or Settings.from_env()).image) if pins else None
 
 
 def _pins() -> Pins | None:
@@ -71,14 +72,15 @@ def _with_registry(image: str, registry: str | None) -> str:
 
 
 def ensure_image(
-    variant: str = "full",
+    variant: str | None = None,
     *,
     registry: str | None = None,
     pull: bool = True,
     build: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> str:
-    """Return a local image reference for ``variant`` at this library's version.
+    """Return a local image reference for ``variant`` (default: the catalogue's default
+    variant) at this library's version.
 
     The pinned ``<image>@sha256:…`` when the engine holds those exact bytes
     or can pull them from ``registry`` (default: the configured image's
@@ -91,6 +93,7 @@ def ensure_image(
     attempt when none works.
     """
     say = log or _log.info
+    variant = load_catalogue(docker_dir()).get(variant).name  # None: the default variant
     settings = Settings.from_env()
     settings = replace(settings, image=_with_registry(settings.image, registry))
     pinned = image_ref(variant, settings)

@@ -194,10 +194,10 @@ def _split(ref: str) -> tuple[str, str]:
 
 
 def describe_published(
-    settings: Settings, variant: str, version: str | None = None, ref: str | None = None
+    settings: Settings, variant: str | None, version: str | None = None, ref: str | None = None
 ) -> list[str]:
     """``invoke sbom``: the summary of a published image's SBOMs, by variant and version."""
     if not ref:
-        chosen = load_catalogue(docker_dir()).select((variant,))[0]
+        chosen = load_catalogue(docker_dir()).get(variant)
         ref = version_tag(settings.image, version or package_version(), chosen)
     return summary(ref, attested_sboms(ref, credentials_from_env()))

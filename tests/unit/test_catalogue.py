@@ -193,3 +193,10 @@ def test_the_browser_lock_adds_to_the_venv_without_repeating_it() -> None:
     assert "playwright" in browser
     assert venv.isdisjoint(browser)
     assert "playwright" not in venv  # the python variant has no browser
+
+
+def test_no_name_means_the_default_variant_which_the_catalogue_names_once() -> None:
+    catalogue = load_catalogue(docker_dir())
+    (default,) = [v for v in catalogue if v.default]
+    assert catalogue.get(None) == catalogue.default == default
+    assert catalogue.get(default.name) == default
