@@ -24,6 +24,7 @@ from pathlib import Path
 from benchmarks.bench import COMMAND, Bench, Figure, Log, second_engine, write_section
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import BuildPlan
+from conjure_sandbox.tags import prefixed_tag
 
 EDITED = "Dockerfile.node"
 
@@ -33,7 +34,7 @@ def _prune(bench: Bench) -> None:
 
 
 def _remove_images(prefix: str, plan: BuildPlan) -> None:
-    refs = [f"{prefix}{t.variant.tag_suffix}" for t in plan.targets]
+    refs = [prefixed_tag(prefix, t.variant) for t in plan.targets]
     subprocess.run(["docker", "image", "rm", "--force", *refs], capture_output=True, check=False)
 
 

@@ -28,6 +28,7 @@ from conjure_sandbox.engine import reason as engine_reason
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import BuildPlan
 from conjure_sandbox.registry import layer_sizes, parse_repository
+from conjure_sandbox.tags import prefixed_tag
 
 Log = Callable[[str], None]
 SECTION = "First run"
@@ -123,7 +124,7 @@ def measure(
         for target in plan.targets:
             command = FIRST_COMMANDS.get(target.variant.name, PYTHON_FIRST)
             for c in compressions if n % 2 == 0 else compressions[::-1]:
-                ref = f"{repositories[c.name].name}:0{target.variant.tag_suffix}"
+                ref = prefixed_tag(f"{repositories[c.name].name}:0", target.variant)
                 with ram_disk() as root, second_engine(root, lambda _: None) as socket:
                     engine = {"DOCKER_HOST": socket}
                     pull = bench.run(["docker", "pull", "--quiet", ref], env=engine)
@@ -133,7 +134,7 @@ def measure(
                 times.setdefault((target.variant.name, c.name), []).append((pull, first))
     found = []
     for target in plan.targets:
-        tag = f"0{target.variant.tag_suffix}"
+        tag = prefixed_tag("0", target.variant)
         for c in compressions:
             repository = repositories[c.name]
             sizes = {p: sum(layer_sizes(repository, tag, p)) for p in target.variant.platforms}

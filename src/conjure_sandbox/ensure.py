@@ -22,7 +22,7 @@ from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.engine import reason
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.pins import Pins, load_pins
-from conjure_sandbox.tags import parse_version
+from conjure_sandbox.tags import parse_version, prefixed_tag
 from conjure_sandbox.version import package_version
 
 _log = logging.getLogger("conjure_sandbox")
@@ -40,7 +40,7 @@ def _local_build_prefix() -> str:
 
 def local_build_ref(variant: str | None = None) -> str:
     """``conjure-sandbox-local:untested-<library version>[-variant]``: a fallback build's name."""
-    return _local_build_prefix() + load_catalogue(docker_dir()).get(variant).tag_suffix
+    return prefixed_tag(_local_build_prefix(), load_catalogue(docker_dir()).get(variant))
 
 
 def image_ref(variant: str | None = None, settings: Settings | None = None) -> str | None:

@@ -19,7 +19,7 @@ from conjure_sandbox.dockerfiles import is_layer_file
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.inputs import INPUTS_LABEL, inputs_digest
 from conjure_sandbox.provenance import Provenance
-from conjure_sandbox.tags import version_tag
+from conjure_sandbox.tags import prefixed_tag, version_tag
 
 SOURCE_URL = "https://github.com/holsee/conjure-sandbox"
 VERSION_LABEL = "org.opencontainers.image.version"
@@ -202,7 +202,7 @@ def labels_for(
 
 def target_tags(variant: Variant, image: str, version: str, tag: str | None) -> tuple[str, ...]:
     """``<image>:<version>[-variant]``, or the ``--tag`` prefix with the variant's suffix."""
-    return (f"{tag}{variant.tag_suffix}",) if tag else (version_tag(image, version, variant),)
+    return (prefixed_tag(tag, variant),) if tag else (version_tag(image, version, variant),)
 
 
 def plan_build(

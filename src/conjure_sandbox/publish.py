@@ -38,7 +38,7 @@ from conjure_sandbox.registry import (
     ServerError,
     credentials_from_env,
 )
-from conjure_sandbox.tags import TagSet, check_newer, parse_version, tags_for
+from conjure_sandbox.tags import TagSet, check_newer, parse_version, tags_for, version_tag
 from conjure_sandbox.tested import TestedImage, complete_runs, untested_platforms
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ def plan_publish(
             local_ref, identity = "", (content or {}).get(variant.name, "")
         else:
             sources = ()
-            local_ref = f"{repository.name}:{parsed}{variant.tag_suffix}"
+            local_ref = version_tag(repository.name, str(parsed), variant)
             identity = _tested_local(
                 variant.name, variant.platforms, local_ref, local, records, parsed
             )
@@ -634,7 +634,7 @@ def publish(
     )
     held, unservable = _version_tags(repository, immutable, credentials)
     content: dict[str, str] = {}
-    refs = {v.name: f"{repository.name}:{version}{v.tag_suffix}" for v in selected}
+    refs = {v.name: version_tag(repository.name, str(version), v) for v in selected}
     local = {} if from_digests else local_images(refs.values()) or {}
     lone: list[str] = []
     if from_digests:

@@ -68,7 +68,12 @@ def split_tag(ref: str) -> tuple[str, str]:
 
 def version_tag(image: str, version: str, variant: Variant) -> str:
     """The immutable tag of one variant at one version, e.g. ``image:0.1.0-minimal``."""
-    return f"{image}:{parse_version(version)}{variant.tag_suffix}"
+    return prefixed_tag(f"{image}:{parse_version(version)}", variant)
+
+
+def prefixed_tag(prefix: str, variant: Variant) -> str:
+    """A reference given as a prefix (``--tag repo:0``) for one variant: ``repo:0-node``."""
+    return f"{prefix}{variant.tag_suffix}"
 
 
 def floating_name(variant: Variant) -> str:

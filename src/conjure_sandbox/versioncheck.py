@@ -23,7 +23,7 @@ from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import VERSION_LABEL
 from conjure_sandbox.registry import Credentials
 from conjure_sandbox.release import CHANGELOG, has_entry
-from conjure_sandbox.tags import check_newer, parse_version, releases
+from conjure_sandbox.tags import check_newer, parse_version, releases, version_tag
 from conjure_sandbox.version import package_version
 
 
@@ -156,7 +156,7 @@ def gather(
     """Read the facts: git, the engine's images, the registry's tags, ensure_image's refs."""
     from conjure_sandbox.registry import list_tags, parse_repository
 
-    refs = {v.name: f"{settings.image}:{version}{v.tag_suffix}" for v in catalogue}
+    refs = {v.name: version_tag(settings.image, str(version), v) for v in catalogue}
     changelog = root / CHANGELOG
     found = (local_images(refs.values()) or {}) if images else {}
     labels = {
