@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conjure_sandbox.build import RETRIES, is_transient
+from conjure_sandbox.build import is_transient
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.retry import CUT_OFF_BUILD
 
 Log = Callable[[str], None]
 COMMAND = "invoke bench"
@@ -56,7 +57,7 @@ class Bench:
         """Run ``argv`` and return its wall-clock seconds; a run that BuildKit cut off
         (the rule ``invoke build`` retries by) is timed once more, never a failing step."""
         shown = " ".join(argv[2:] if argv[1:2] == ["-m"] else argv)
-        for attempt in range(RETRIES + 1):
+        for attempt in range(CUT_OFF_BUILD.tries):
             started = time.monotonic()
             out = subprocess.run(
                 list(argv),
@@ -70,7 +71,7 @@ class Bench:
             if out.returncode == 0:
                 break
             tail = "\n".join((out.stdout + out.stderr).splitlines()[-20:])
-            if attempt == RETRIES or not is_transient(tail):
+            if attempt == CUT_OFF_BUILD.retries or not is_transient(tail):
                 raise SandboxError(
                     f"{shown} failed:\n{tail}",
                     "fix what the output above names, then run the benchmark again",

@@ -11,17 +11,19 @@ race it is not testing.
 from __future__ import annotations
 
 import subprocess
-import time
+
+from conjure_sandbox.retry import REGISTRY
 
 
-def docker_push(ref: str, attempts: int = 3) -> None:
-    """Push ``ref``; again on a registry 5xx; fail with docker's message otherwise."""
-    for attempt in range(attempts):
+def docker_push(ref: str) -> None:
+    """Push ``ref``; again on a registry 5xx, as publish does; fail with docker's message
+    otherwise."""
+    for attempt in range(REGISTRY.tries):
         pushed = subprocess.run(
             ["docker", "push", "--quiet", ref], capture_output=True, text=True, check=False
         )
         if pushed.returncode == 0:
             return
-        if "500 Internal Server Error" not in pushed.stderr or attempt == attempts - 1:
+        server_error = "500 Internal Server Error" in pushed.stderr
+        if not (server_error and REGISTRY.again(f"docker push {ref}", ": HTTP 500", attempt)):
             raise AssertionError(f"docker push {ref} failed: {pushed.stderr.strip()}")
-        time.sleep(0.5)

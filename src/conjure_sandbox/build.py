@@ -34,6 +34,7 @@ from conjure_sandbox.registry import (
     parse_repository,
     push_layout,
 )
+from conjure_sandbox.retry import CUT_OFF_BUILD
 from conjure_sandbox.sbom import ensure_generator, generator_ref
 from conjure_sandbox.tags import parse_version, split_tag
 from conjure_sandbox.version import package_version
@@ -48,14 +49,13 @@ FAILURE_TAIL = 15
 # heavy QEMU load (twice in a row for one variant while three others built for
 # arm64; the cache export, where it struck, no longer fails a build). A
 # registry's 5xx while pushing counts too (Debian's registry answers 500 to a
-# read that meets a write of the same tag). Such a build is run once more, after
-# the others (every finished step is cached).
+# read that meets a write of the same tag). Such a build is run again as
+# retry.CUT_OFF_BUILD says.
 TRANSIENT_ERRORS = (
     "context canceled",
     "the client connection is closing",
     "connection reset by peer",
 )
-RETRIES = 1
 
 
 def is_transient(reason: str) -> bool:
@@ -272,7 +272,7 @@ def run_plan(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(build, plan.targets))
     for index, target in enumerate(plan.targets):
-        for _ in range(RETRIES):
+        for _ in range(CUT_OFF_BUILD.retries):
             result = results[index]
             reason = (result.error or "").strip()
             if result.ok or not is_transient(reason):

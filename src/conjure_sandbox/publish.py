@@ -340,9 +340,10 @@ def _run(step: Callable[[], T], what: str, floating: str = "floating tags were n
     """
     from python_on_whales.exceptions import DockerException
 
-    from conjure_sandbox.registry import NETWORK_ERROR, RETRIES, retry_after, retry_network
+    from conjure_sandbox.registry import NETWORK_ERROR, retry_after, retry_network
+    from conjure_sandbox.retry import REGISTRY
 
-    for attempt in range(RETRIES + 1):
+    for attempt in range(REGISTRY.tries):
         try:
             return step()
         except DockerException as error:

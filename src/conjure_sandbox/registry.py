@@ -23,7 +23,6 @@ import os
 import re
 import sys
 import tarfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.retry import REGISTRY
 
 _INDEX_TYPES = ", ".join(
     (
@@ -223,11 +223,6 @@ class ServerError(SandboxError):
     """The registry kept answering 5xx for one request, through every retry."""
 
 
-# A registry answers 5xx now and then (Debian's: "invalid checksum digest format" on a
-# push), and a connection is refused or reset now and then: each request is tried this
-# many more times, waiting RETRY_DELAY, then twice that.
-RETRIES = 2
-RETRY_DELAY = 0.5
 # What fails a request before any HTTP answer: refused, reset, timed out, unresolvable
 # (all OSError, urllib's URLError included), or a reply cut off mid-way.
 NETWORK_ERRORS = (OSError, http.client.HTTPException)
@@ -244,13 +239,7 @@ NETWORK_ERROR = re.compile(
 
 def retry_after(what: str, code: int, attempt: int) -> bool:
     """Whether to try ``what`` again after HTTP ``code``; says so on stderr when it does."""
-    if code < 500 or attempt >= RETRIES:
-        return False
-    print(
-        f"warning: {what} answered HTTP {code}; retry {attempt + 1} of {RETRIES}", file=sys.stderr
-    )
-    time.sleep(RETRY_DELAY * 2**attempt)
-    return True
+    return code >= 500 and REGISTRY.again(what, f" answered HTTP {code}", attempt)
 
 
 def network_reason(error: BaseException) -> str:
@@ -263,20 +252,13 @@ def network_reason(error: BaseException) -> str:
 
 def retry_network(what: str, error: BaseException, attempt: int) -> bool:
     """Whether to try ``what`` again after a network error; says so on stderr when it does."""
-    if attempt >= RETRIES:
-        return False
-    print(
-        f"warning: {what}: {network_reason(error)}; retry {attempt + 1} of {RETRIES}",
-        file=sys.stderr,
-    )
-    time.sleep(RETRY_DELAY * 2**attempt)
-    return True
+    return REGISTRY.again(what, f": {network_reason(error)}", attempt)
 
 
 def unreachable(registry: str, error: BaseException) -> SandboxError:
     """The one line for a registry that stayed unreachable through every retry."""
     return SandboxError(
-        f"{registry}: registry unreachable after {RETRIES + 1} tries ({network_reason(error)})",
+        f"{registry}: registry unreachable after {REGISTRY.tries} tries ({network_reason(error)})",
         "start the registry or check the address and the network, then run again",
     )
 
@@ -293,7 +275,7 @@ def _get_with_headers(
     repository: Repository, path: str, credentials: Credentials | None, **headers: str
 ) -> tuple[bytes, Message] | None:
     """``_get``, keeping the response headers (pagination's ``Link``)."""
-    for attempt in range(RETRIES + 1):
+    for attempt in range(REGISTRY.tries):
         request = urllib.request.Request(f"{repository.base_url}/{path}", headers=headers)
         try:
             return _open(request, credentials)
@@ -474,7 +456,7 @@ class _Pusher:
     ) -> tuple[int, Message]:
         stream = None if data is None or isinstance(data, bytes) else data
         replayable = stream is None or stream.seekable()  # a retry must send the body again
-        for attempt in range(RETRIES + 1):
+        for attempt in range(REGISTRY.tries):
             if stream is not None and replayable:
                 stream.seek(0)
             request = urllib.request.Request(url, data=data, method=method, headers=headers)
