@@ -10,16 +10,16 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from conjure_sandbox import inputs, prerequisites, uptodate
 from conjure_sandbox.base import choose_base, remote_exists
 from conjure_sandbox.cabundle import resolve_ca_bundle
-from conjure_sandbox.cache import parse_cache, spec_fields
+from conjure_sandbox.cache import parse_cache
 from conjure_sandbox.catalogue import job_slug, load_catalogue
 from conjure_sandbox.compression import check_engine, parse_compression
 from conjure_sandbox.config import Settings, docker_dir
@@ -112,50 +112,38 @@ def count_steps(lines: list[str]) -> tuple[int, int]:
     return len(steps & cached), len(steps)
 
 
+Stream = Callable[[list[str]], Iterable[tuple[str, bytes]]]
+
+
 def run_target(
     client: DockerClient,
     target: BuildTarget,
     builder: str | None,
     log: Log,
     progress: str = "plain",
+    context: str | None = None,
+    stream: Stream | None = None,
 ) -> BuildResult:
     """Build one variant, streaming its log prefixed with its name (``quiet``: start and end only).
 
-    A failure keeps the log's last lines: the exception alone carries no reason.
+    Runs exactly ``target.buildx_argv(builder, context)``, the command ``--dry-run``
+    prints, through python-on-whales' runner (``stream``). A failure keeps the log's
+    last lines: the exception alone carries no reason.
     """
     from python_on_whales.exceptions import DockerException
+    from python_on_whales.utils import stream_stdout_and_stderr
 
     name = target.variant.name
     seen: list[str] = []
     started = time.monotonic()
     if progress == "quiet":
         log(f"[{name}] building {', '.join(target.platforms)}")
-    scratch = tempfile.TemporaryDirectory(prefix=f"conjure-{name}-")
-    metadata = Path(scratch.name) / "metadata.json"
+    metadata = Path(target.metadata) if target.metadata else None
     try:
-        lines = client.buildx.build(
-            target.context,
-            file=target.variant.dockerfile,
-            platforms=list(target.platforms),
-            tags=list(target.tags),
-            build_args=dict(target.build_args),
-            labels=dict(target.labels),
-            secrets=list(target.secrets),
-            cache=target.cache,
-            cache_from=[spec_fields(spec) for spec in target.cache_from] or None,
-            cache_to=spec_fields(target.cache_to[0]) if target.cache_to else None,
-            provenance=spec_fields(target.provenance) if target.provenance else False,
-            attest={"type": "sbom", "generator": target.sbom} if target.sbom else None,
-            # Loads and pushes too: only an --output carries the layers' compression.
-            output=spec_fields(target.output) if target.output else {},
-            builder=builder,
-            metadata_file=metadata,
-            progress="plain",
-            stream_logs=True,
-        )
-        # With stream_logs=True python-on-whales returns an iterator of log lines.
-        for raw in cast("Iterator[str]", lines):
-            line = raw.rstrip("\n")
+        for _source, raw in (stream or stream_stdout_and_stderr)(
+            target.buildx_argv(builder, context)
+        ):
+            line = raw.decode(errors="replace").rstrip("\n")
             seen.append(line)
             if progress != "quiet":
                 log(f"[{name}] {line}")
@@ -165,8 +153,9 @@ def run_target(
             log(f"[{name}] FAILED after {time.monotonic() - started:.1f}s")
         return BuildResult(name, target.platforms, time.monotonic() - started, reason)
     finally:
-        written = metadata.read_text() if metadata.exists() else ""
-        scratch.cleanup()
+        written = metadata.read_text() if metadata and metadata.exists() else ""
+        if metadata:
+            metadata.unlink(missing_ok=True)
     cached, total = count_steps(seen)
     cache_error = cache_export_failure(seen)
     if cache_error:
@@ -266,7 +255,7 @@ def run_plan(
             log(line)
 
     def build(target: BuildTarget) -> BuildResult:
-        return run_target(client, target, plan.builder, locked, progress)
+        return run_target(client, target, plan.builder, locked, progress, plan.context)
 
     workers = jobs or len(plan.targets) or 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -422,7 +411,6 @@ def build_images(
         if known and not dry_run and uptodate.is_current(t, known)
     }
     stale = replace(plan, targets=tuple(t for t in plan.targets if t.variant.name not in current))
-    layouts = ""
     if stale.targets or builder:  # a named builder is checked even when nothing is stale
         facts = prerequisites.probe(engine(), builder)
         prerequisites.check_platforms(facts, {p for t in stale.targets for p in t.platforms})
@@ -439,10 +427,13 @@ def build_images(
                 "generator image the engine holds (use a docker-driver builder for SBOMs)"
             )
             plan, stale = (_without_sbom(p) for p in (plan, stale))
-    if publishing and not dry_run:  # loads need no layout (see _via_layouts)
-        layouts = tempfile.mkdtemp(prefix="conjure-layouts-")
-    directory = str(export_dir) if export_dir else layouts or "<scratch>"
-    plan, stale = (_via_layouts(p, directory, bool(export_dir)) for p in (plan, stale))
+    # Each build's metadata file, and each pushed image's layout (see _via_layouts).
+    scratch = "" if dry_run else tempfile.mkdtemp(prefix="conjure-build-")
+    directory = str(export_dir) if export_dir else scratch or "<scratch>"
+    plan, stale = (
+        _with_metadata(_via_layouts(p, directory, bool(export_dir)), scratch or "<scratch>")
+        for p in (plan, stale)
+    )
     built: dict[str, BuildResult] = {}
     try:
         if dry_run:
@@ -455,8 +446,8 @@ def build_images(
                 )
             built = {r.variant: r for r in run_plan(stale, runner, log, jobs, progress)}
     finally:
-        if layouts:
-            shutil.rmtree(layouts, ignore_errors=True)
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
     return plan, [
         built.get(t.variant.name)
         or BuildResult(
@@ -489,6 +480,15 @@ def _via_layouts(plan: BuildPlan, directory: str, export: bool = False) -> Build
         return plan
     note = "each pushed or exported image is written as an OCI layout, then uploaded or kept"
     return replace(plan, targets=targets, notes=(*plan.notes, note))
+
+
+def _with_metadata(plan: BuildPlan, directory: str) -> BuildPlan:
+    """Where buildx writes each build's metadata (the digest it made, the builder it ran on)."""
+    targets = tuple(
+        replace(t, metadata=str(Path(directory) / f"{t.variant.name}.metadata.json"))
+        for t in plan.targets
+    )
+    return replace(plan, targets=targets)
 
 
 def _default_client(context: str | None = None) -> DockerClient:

@@ -59,6 +59,8 @@ class BuildTarget:
     # The OCI layout (a tarball) a pushed or exported image is written to;
     # conjure-sandbox then uploads it (the docker driver cannot push by digest).
     layout: str = ""
+    # Where buildx writes what it built (the image's digest, the builder that ran it).
+    metadata: str = ""
     # Of every layer the image (and the cache export) is given.
     compression: Compression = DEFAULT
 
@@ -98,10 +100,15 @@ class BuildTarget:
         ]
 
     def buildx_argv(self, builder: str | None = None, context: str | None = None) -> list[str]:
-        """The equivalent ``docker buildx build`` command line."""
+        """The ``docker buildx build`` command line: what ``--dry-run`` prints and what
+        ``build.run_target`` runs, the one rendering of a target."""
         argv = ["docker", *(("--context", context) if context else ()), "buildx", "build"]
         if builder:
             argv += ["--builder", builder]
+        # Every log line, prefixed by variant or kept for the failure's tail.
+        argv += ["--progress", "plain"]
+        if self.metadata:
+            argv += ["--metadata-file", self.metadata]
         argv += ["--file", str(self.variant.dockerfile), "--platform", ",".join(self.platforms)]
         for tag in self.tags:
             argv += ["--tag", tag]
