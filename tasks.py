@@ -77,6 +77,7 @@ def build(
 
     from conjure_sandbox.build import build_images, parse_jobs, raise_if_failed, summary
     from conjure_sandbox.config import Settings
+    from conjure_sandbox.request import BuildRequest, output_for
 
     if not all and not variant:
         raise Exit("error: name what to build (fix: pass --all or --variant NAME)", code=2)
@@ -88,24 +89,21 @@ def build(
         settings = replace(settings, compression=compression)
 
     def run() -> None:
-        plan, results = build_images(
-            settings=settings,
+        request = BuildRequest(
             variants=() if all else tuple(variant or ()),
             platforms=tuple(platform or ()),
-            load=True if load else None,
-            push=push,
+            output=output_for(load=load, push=push, by_digest=by_digest),
             tag=tag,
             version=version,
             base=base,
             cache=not no_cache,
             cache_store=cache,
-            progress=progress,
-            by_digest=by_digest,
-            sbom=settings.sbom and not no_sbom,
             builder=builder,
             jobs=parse_jobs(jobs),
-            dry_run=dry_run,
+            progress=progress,
+            sbom=settings.sbom and not no_sbom,
         )
+        plan, results = build_images(request, settings=settings, dry_run=dry_run)
         if dry_run:
             print("\n".join(plan.describe()))
             return
@@ -359,6 +357,8 @@ def bench(
     from conjure_sandbox.build import build_images, host_platform
     from conjure_sandbox.cabundle import resolve_ca_bundle
     from conjure_sandbox.config import Settings, docker_dir
+    from conjure_sandbox.plan import BuildPlan
+    from conjure_sandbox.request import BuildRequest
 
     settings = replace(Settings.from_env(), base="local")
 
@@ -367,7 +367,7 @@ def bench(
             from conjure_sandbox.engine import local_images
 
             image_bench.require_baseline(baseline, local_images([baseline]))
-        plan, results = build_images(settings=settings, progress="quiet")
+        plan, results = build_images(BuildRequest(progress="quiet"), settings=settings)
         if not all(r.ok for r in results):
             raise Exit("error: a variant did not build (fix: see the log above)", code=1)
         root = docker_dir().parent
@@ -378,9 +378,12 @@ def bench(
         print(f"cold imports vs the design's sample: {ratio:.2f}x (goal <= 0.8x)")
         print(f"report: {out}")
 
+    def dry_plan() -> BuildPlan:
+        return build_images(BuildRequest(), settings=settings, dry_run=True, log=lambda _: None)[0]
+
     def run() -> None:
         if first_run:
-            plan, _ = build_images(settings=settings, dry_run=True, log=lambda _: None)
+            plan = dry_plan()
             missed = firstrun.run(plan, docker_dir(), settings.registry, Path(out), runs)
             print("\n".join(f"goal missed: {line}" for line in missed) or "every goal met")
             print(f"report: {out}")
@@ -389,12 +392,12 @@ def bench(
             run_images()
             return
         if export:
-            plan, _ = build_images(settings=settings, dry_run=True, log=lambda _: None)
+            plan = dry_plan()
             for f in export_bench.export_cost(plan, docker_dir(), settings.registry, Path(out)):
                 print(f"{f.name}: {f.ratio:.2f}x {f.reference_name}")
             print(f"report: {out}")
             return
-        plan, _ = build_images(settings=settings, dry_run=True, log=lambda _: None)
+        plan = dry_plan()
         figures = builds.run(
             plan, docker_dir(), settings.registry, Path(out), runs=runs, cold_pairs=cold_pairs
         )

@@ -26,7 +26,7 @@ from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.engine import local_images
 from conjure_sandbox.engine import reason as engine_reason
 from conjure_sandbox.errors import SandboxError
-from conjure_sandbox.plan import BuildPlan, BuildTarget, plan_build, target_tags
+from conjure_sandbox.plan import BuildPlan, BuildSources, BuildTarget, plan_build, target_tags
 from conjure_sandbox.provenance import input_paths, read_provenance
 from conjure_sandbox.registry import (
     SERVER_ERROR,
@@ -34,6 +34,7 @@ from conjure_sandbox.registry import (
     parse_repository,
     push_layout,
 )
+from conjure_sandbox.request import JOBS_FIX, BuildRequest, Export, Load
 from conjure_sandbox.retry import CUT_OFF_BUILD
 from conjure_sandbox.sbom import ensure_generator, generator_ref
 from conjure_sandbox.tags import parse_version, split_tag
@@ -274,59 +275,42 @@ def run_plan(
 
 
 def build_images(
+    request: BuildRequest,
     *,
     settings: Settings,
-    variants: tuple[str, ...] = (),
-    platforms: tuple[str, ...] = (),
-    load: bool | None = None,
-    push: bool = False,
-    tag: str | None = None,
-    version: str | None = None,
-    base: str | None = None,
-    cache: bool = True,
-    cache_store: str | None = None,
-    builder: str | None = None,
-    jobs: int = 0,
-    progress: str = "plain",
-    by_digest: bool = False,
-    sbom: bool = True,
-    export_dir: Path | None = None,
-    context: Path | None = None,
     dry_run: bool = False,
     client: DockerClient | None = None,
     log: Log = print,
 ) -> tuple[BuildPlan, list[BuildResult]]:
-    """Check prerequisites, plan, and build unless ``dry_run`` or nothing changed.
+    """Read the engine's state once, plan, and build unless ``dry_run`` or nothing changed.
 
-    ``sbom``: every loaded or pushed image gets an SBOM attestation from the
-    generator image (see ``sbom``), built first when the engine lacks it.
-    ``export_dir``: no image is loaded or pushed; each stays an OCI layout
-    ``<variant>.tar`` there (``invoke verify``). ``context``: the folder holding
-    the Dockerfiles and the catalogue, if not this checkout's. Every layer is
-    compressed as ``settings.compression`` says; loading zstd layers into an
-    engine too old to unpack them is refused before anything is built.
+    Every loaded or pushed image gets an SBOM attestation (``request.sbom``) from
+    the generator image (see ``sbom``), built first when the engine lacks it. Every
+    layer is compressed as ``settings.compression`` says; loading zstd layers into
+    an engine too old to unpack them is refused before anything is built.
 
     A failing variant does not stop the others: failures come back as results.
     """
-    if progress not in PROGRESS:
-        raise SandboxError(f"unknown --progress {progress!r}", f"use one of {', '.join(PROGRESS)}")
+    request.check()
+    variants, tag, base, builder = request.variants, request.tag, request.base, request.builder
+    context, jobs, progress = request.context, request.jobs, request.progress
+    export_dir = request.output.directory if isinstance(request.output, Export) else None
     catalogue = load_catalogue(context or docker_dir())
     selected = catalogue.select(variants)
     prerequisites.check_dockerfiles((v.dockerfile for v in selected), catalogue.docker_dir)
-    version = str(parse_version(version)) if version is not None else package_version()
+    version = (
+        str(parse_version(request.version)) if request.version is not None else package_version()
+    )
     provenances = {
         v.name: read_provenance(version, catalogue.docker_dir, input_paths(catalogue, v))
         for v in selected
     }
     ca_bundle = resolve_ca_bundle(settings.ca_bundle)
-    store = parse_cache(settings.cache if cache_store is None else cache_store)
+    store = parse_cache(settings.cache if request.cache_store is None else request.cache_store)
     compression = parse_compression(settings.compression)
-    publishing = push or by_digest
-    every = publishing or load is False or export_dir is not None
-    wanted = platforms or (() if every else (host_platform(),))
+    host_only = request.output is None or isinstance(request.output, Load)
+    wanted = request.platforms or ((host_platform(),) if host_only else ())
     prerequisites.check_platform_names(wanted)
-    if jobs < 0:
-        raise SandboxError(f"--jobs {jobs}: a count cannot be negative", JOBS_FIX)
     wanted_base = base or settings.base_image
     tags = [t for v in selected for t in target_tags(v, settings.image, version, tag)]
     # One cheap query answers both "which base?" and "is anything out of date?".
@@ -344,7 +328,7 @@ def build_images(
         wanted=wanted_base,
         local_base=settings.local_base,
         explicit=base is not None or settings.base != "upstream",
-        publishing=publishing,
+        publishing=request.publishing,
         is_present=lambda ref: (
             ref in known if known is not None else prerequisites.image_present(engine(), ref)
         ),
@@ -367,25 +351,19 @@ def build_images(
     base_image = known.get(base_ref) if known else None
     plan = plan_build(
         catalogue,
-        image=settings.image,
-        provenance=provenances,
-        base=base_ref,
-        variants=variants,
-        platforms=wanted,
-        load=load,
-        push=push,
-        tag=tag,
-        ca_bundle=ca_bundle,
-        cache=cache,
-        cache_store=store,
-        builder=builder,
-        context_files=inputs.context_files(catalogue.docker_dir),
-        base_id=base_image.id if base_image else "",
-        by_digest=by_digest,
-        sbom=generator_ref(catalogue.docker_dir) if sbom else "",
-        export=export_dir is not None,
-        base_created=base_image.created if base_image else 0,
-        compression=compression,
+        replace(request, platforms=wanted),
+        BuildSources(
+            image=settings.image,
+            provenance=provenances,
+            base=base_ref,
+            base_id=base_image.id if base_image else "",
+            base_created=base_image.created if base_image else 0,
+            context_files=inputs.context_files(catalogue.docker_dir),
+            ca_bundle=ca_bundle,
+            sbom=generator_ref(catalogue.docker_dir) if request.sbom else "",
+            cache_store=store,
+            compression=compression,
+        ),
     )
     if not (base_image and base_image.created):
         if not dry_run:
@@ -457,9 +435,6 @@ def build_images(
     ]
 
 
-PROGRESS = ("plain", "quiet")
-
-
 def _without_sbom(plan: BuildPlan) -> BuildPlan:
     return replace(plan, targets=tuple(replace(t, sbom="") for t in plan.targets))
 
@@ -526,9 +501,6 @@ def summary(results: list[BuildResult]) -> list[str]:
             lines.append(f"--- {r.variant} failed; last lines of its log:")
             lines.extend(f"    {line}" for line in (r.error or "").splitlines())
     return lines
-
-
-JOBS_FIX = "pass --jobs N with N >= 1 variants at once, or 0 for all at once"
 
 
 def parse_jobs(text: str) -> int:

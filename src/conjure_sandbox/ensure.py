@@ -172,17 +172,14 @@ def _pull(pinned: str, digest: str) -> str | None:
 
 def _build(settings: Settings, variant: str, say: Callable[[str], None]) -> str | None:
     from conjure_sandbox.build import build_images
+    from conjure_sandbox.request import BuildRequest
 
     try:
         # No SBOM: the image is for this machine, and its generator would need PyPI.
-        _, results = build_images(
-            settings=settings,
-            variants=(variant,),
-            tag=_local_build_prefix(),
-            progress="quiet",
-            sbom=False,
-            log=say,
+        request = BuildRequest(
+            variants=(variant,), tag=_local_build_prefix(), progress="quiet", sbom=False
         )
+        _, results = build_images(request, settings=settings, log=say)
     except SandboxError as error:
         return str(error)
     failed = [r for r in results if not r.ok]

@@ -16,9 +16,9 @@ from conjure_sandbox.cache import NO_CACHE_STORE, CacheStore
 from conjure_sandbox.catalogue import Catalogue, Variant
 from conjure_sandbox.compression import DEFAULT, Compression
 from conjure_sandbox.dockerfiles import is_layer_file
-from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.inputs import INPUTS_LABEL, inputs_digest
 from conjure_sandbox.provenance import Provenance
+from conjure_sandbox.request import BuildRequest, Export, Load, Push, PushByDigest
 from conjure_sandbox.tags import prefixed_tag, version_tag
 
 SOURCE_URL = "https://github.com/holsee/conjure-sandbox"
@@ -212,53 +212,49 @@ def target_tags(variant: Variant, image: str, version: str, tag: str | None) -> 
     return (prefixed_tag(tag, variant),) if tag else (version_tag(image, version, variant),)
 
 
-def plan_build(
-    catalogue: Catalogue,
-    *,
-    image: str,
-    provenance: Provenance | Mapping[str, Provenance],
-    base: str,
-    variants: tuple[str, ...] = (),
-    platforms: tuple[str, ...] = (),
-    load: bool | None = None,
-    push: bool = False,
-    tag: str | None = None,
-    ca_bundle: Path | None = None,
-    cache: bool = True,
-    cache_store: CacheStore = NO_CACHE_STORE,
-    builder: str | None = None,
-    context_files: Mapping[str, str] | None = None,
-    base_id: str = "",
-    by_digest: bool = False,
-    sbom: str = "",
-    export: bool = False,
-    base_created: int = 0,
-    compression: Compression = DEFAULT,
-) -> BuildPlan:
+@dataclass(frozen=True)
+class BuildSources:
+    """What a plan is made from, read once before planning (see ``build.build_images``).
+
+    ``provenance`` is one for every variant, or one per variant name (see
+    ``provenance.input_paths``). ``context_files`` and ``base_id`` feed each
+    image's inputs digest; another variant's Dockerfile is not an input, so
+    editing one variant leaves the others up to date; nor is a shared layer file,
+    whose text is in the Dockerfiles that use it. ``base_created`` is the base's
+    creation time (0: unknown), the time docker/scrub gives every file a step
+    writes. ``sbom`` names the SBOM generator image for every image that is
+    loaded, pushed or exported. ``compression``: of every layer loaded, pushed,
+    exported or cached.
+    """
+
+    image: str
+    provenance: Provenance | Mapping[str, Provenance]
+    base: str
+    base_id: str = ""
+    base_created: int = 0
+    context_files: Mapping[str, str] | None = None
+    ca_bundle: Path | None = None
+    sbom: str = ""
+    cache_store: CacheStore = NO_CACHE_STORE
+    compression: Compression = DEFAULT
+
+
+def plan_build(catalogue: Catalogue, request: BuildRequest, sources: BuildSources) -> BuildPlan:
     """Settle every variant's platforms, tags, arguments, caches and outputs.
 
-    ``platforms`` empty means each variant's catalogue platforms; ``load``
-    defaults to true for a single platform when not pushing. ``cache`` false
-    ignores every cached step (``--no-cache``) but still exports a fresh cache.
-    ``sbom`` names the SBOM generator image for every image that is loaded,
-    pushed or ``export``ed (kept as a layout, loaded nowhere). ``context_files``
-    and ``base_id`` feed each image's inputs digest; another variant's
-    Dockerfile is not an input, so editing one variant leaves the others up to
-    date; nor is a shared layer file, whose text is in the Dockerfiles that use
-    it. ``compression``: of every layer loaded, pushed, exported or cached.
-    ``provenance`` is one for every variant, or one per variant name (see
-    ``provenance.input_paths``). ``base_created`` is the base's creation time (0:
-    unknown), the time docker/scrub gives every file a step writes.
+    Pure: the request says what is wanted (see ``request.BuildRequest``), the
+    sources what it is built from.
     """
+    request.check()
+    output = request.output
+    push, by_digest = isinstance(output, Push), isinstance(output, PushByDigest)
+    export = isinstance(output, Export)
+    load = None if output is None else isinstance(output, Load)
+    image, provenance, base = sources.image, sources.provenance, sources.base
+    platforms, tag, cache = request.platforms, request.tag, request.cache
     dockerfiles = {v.dockerfile.name for v in catalogue}
-    if export and (load or push or by_digest):
-        raise SandboxError("an export is neither loaded nor pushed", "drop --load and --push")
-    if load and (push or by_digest):
-        raise SandboxError("--load and --push exclude each other", "pick one")
-    if by_digest and tag:
-        raise SandboxError("a push by digest carries no tag", "drop --tag")
     targets = []
-    for variant in catalogue.select(variants):
+    for variant in catalogue.select(request.variants):
         wanted = tuple(platforms or variant.platforms)
         own = provenance if isinstance(provenance, Provenance) else provenance[variant.name]
         loads = (len(wanted) == 1 and not (push or by_digest or export)) if load is None else load
@@ -269,33 +265,35 @@ def plan_build(
             tags=() if by_digest else target_tags(variant, image, own.version, tag),
             build_args=(
                 ("BASE", base),
-                (BASE_EPOCH_ARG, str(base_created)),
+                (BASE_EPOCH_ARG, str(sources.base_created)),
                 # The config's and history's creation time. As a build argument, not
                 # an exporter option: BuildKit then dates every step's history entry
                 # with it, including a step from the cache made earlier. No stage
                 # declares it, so it changes no step's cache key.
                 ("SOURCE_DATE_EPOCH", str(own.epoch)),
             ),
-            labels=labels_for(variant, own, base, base_id),
-            secrets=(secret_spec(ca_bundle),) if ca_bundle else (),
+            labels=labels_for(variant, own, base, sources.base_id),
+            secrets=(secret_spec(sources.ca_bundle),) if sources.ca_bundle else (),
             load=loads,
             push=push and not by_digest,
             cache=cache,
             cache_from=(
-                cache_store.imports(variant.name, wanted, variant.platforms) if cache else ()
+                sources.cache_store.imports(variant.name, wanted, variant.platforms)
+                if cache
+                else ()
             ),
-            cache_to=cache_store.exports(variant.name, wanted, compression),
+            cache_to=sources.cache_store.exports(variant.name, wanted, sources.compression),
             provenance="mode=max" if push or by_digest else "",
-            sbom=sbom if loads or push or by_digest or export else "",
+            sbom=sources.sbom if loads or push or by_digest or export else "",
             by_digest=image if by_digest else "",
-            compression=compression,
+            compression=sources.compression,
         )
         own_files = {
             path: digest
-            for path, digest in (context_files or {}).items()
+            for path, digest in (sources.context_files or {}).items()
             if (path not in dockerfiles or path == variant.dockerfile.name)
             and not is_layer_file(path)
         }
-        inputs = inputs_digest(own_files, target.recipe(), base_id)
+        inputs = inputs_digest(own_files, target.recipe(), sources.base_id)
         targets.append(replace(target, labels=(*target.labels, (INPUTS_LABEL, inputs))))
-    return BuildPlan(targets=tuple(targets), builder=builder)
+    return BuildPlan(targets=tuple(targets), builder=request.builder)

@@ -38,6 +38,7 @@ from conjure_sandbox.registry import (
     fetch_manifest_bytes,
     parse_repository,
 )
+from conjure_sandbox.request import BuildRequest, Export
 from conjure_sandbox.sbom import image_platforms, sbom_layers
 from conjure_sandbox.tags import git_tag, parse_version, split_tag, version_tag
 
@@ -278,18 +279,17 @@ def verify(
             log(f"{ref}: published for {', '.join(sorted(found))}")
         wanted = platforms or tuple(sorted({p for _, found in published.values() for p in found}))
         log(f"rebuilding {git_tag(version)} without cache for {', '.join(wanted)}")
-        _, results = build_images(
-            settings=settings,
+        request = BuildRequest(
             variants=variants,
             platforms=wanted,
+            output=Export(Path(layouts)),
             version=version,
             cache=False,
             cache_store="none",
-            export_dir=Path(layouts),
-            context=context,
             progress="quiet",
-            log=log,
+            context=context,
         )
+        _, results = build_images(request, settings=settings, log=log)
         raise_if_failed(results)
         comparisons = []
         for result in results:

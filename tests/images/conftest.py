@@ -152,6 +152,7 @@ def platform(request: pytest.FixtureRequest) -> str:
 def image(variant: Variant, platform: str, request: pytest.FixtureRequest) -> str:
     """The variant built for ``platform`` on the local base and loaded, or the ``--image`` one."""
     from conjure_sandbox.build import build_images
+    from conjure_sandbox.request import BuildRequest
 
     prebuilt = request.config.getoption("--image")
     if prebuilt:
@@ -159,7 +160,9 @@ def image(variant: Variant, platform: str, request: pytest.FixtureRequest) -> st
     settings = replace(Settings.from_env(), image=TEST_IMAGE, base="local")
     lines: list[str] = []
     plan, results = build_images(
-        settings=settings, variants=(variant.name,), platforms=(platform,), log=lines.append
+        BuildRequest(variants=(variant.name,), platforms=(platform,)),
+        settings=settings,
+        log=lines.append,
     )
     (result,) = results
     if not result.ok:

@@ -24,6 +24,7 @@ from conjure_sandbox.build import BuildResult, build_images
 from conjure_sandbox.compression import ZSTD
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.plan import BuildPlan
+from conjure_sandbox.request import BuildRequest, Export, Load, Output
 from conjure_sandbox.verify import Blob, Image, compare, images, layout_blobs, report, verify
 from tests.integration.conftest import ROOT, run_invoke, summary_rows
 
@@ -46,16 +47,16 @@ def layout_images(
     every step must have come from the cache."""
     layouts = tmp_path / f"layouts-{time.monotonic_ns()}"
     layouts.mkdir()
-    _, results = build_images(
-        settings=LOCAL,
+    request = BuildRequest(
         variants=variants,
         platforms=platforms,
+        output=Export(layouts),
         cache=cache_store != "none",
         cache_store=cache_store,
-        export_dir=layouts,
-        context=context,
         progress="quiet",
+        context=context,
     )
+    _, results = build_images(request, settings=LOCAL)
     assert all(r.ok for r in results), [r.error for r in results]
     if from_cache:
         assert all(r.cached_steps == r.total_steps > 0 for r in results), results
@@ -204,20 +205,16 @@ def test_a_loaded_image_has_the_digest_its_layout_export_has(tmp_path: Path) -> 
     layouts = tmp_path / "layouts"
     layouts.mkdir()
 
-    def build(**delivery: object) -> tuple[BuildPlan, BuildResult]:
-        plan, (result,) = build_images(
-            settings=LOCAL,
-            variants=("minimal",),
-            platforms=platforms,
-            tag=tag,
-            progress="quiet",
-            **delivery,  # type: ignore[arg-type]
+    def build(output: Output) -> tuple[BuildPlan, BuildResult]:
+        request = BuildRequest(
+            variants=("minimal",), platforms=platforms, output=output, tag=tag, progress="quiet"
         )
+        plan, (result,) = build_images(request, settings=LOCAL)
         assert result.ok, result.error
         return plan, result
 
-    _, exported = build(export_dir=layouts)
-    plan, loaded = build(load=True)
+    _, exported = build(Export(layouts))
+    plan, loaded = build(Load())
     try:
         assert plan.targets[0].layout == "", "a load went through a layout"
         engine_id = subprocess.run(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,20 +12,25 @@ from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.compression import GZIP, ZSTD
 from conjure_sandbox.config import docker_dir
 from conjure_sandbox.errors import SandboxError
-from conjure_sandbox.plan import BuildPlan, plan_build
+from conjure_sandbox.plan import BuildPlan, BuildSources, plan_build
 from conjure_sandbox.provenance import Provenance
+from conjure_sandbox.request import BuildRequest, output_for
 
 CATALOGUE = load_catalogue(docker_dir())
 PROVENANCE = Provenance(version="0.1.0", revision="abc123", epoch=1767225600)
 
 
-def _plan(**options: object):  # type: ignore[no-untyped-def]
-    defaults: dict[str, object] = {
-        "image": "example/sandbox",
-        "provenance": PROVENANCE,
-        "base": "b:1",
-    }
-    return plan_build(CATALOGUE, **{**defaults, **options})  # type: ignore[arg-type]
+def _plan(**options: Any) -> BuildPlan:
+    """A plan from the flags a maintainer would give, split as build_images splits them."""
+    output = output_for(
+        load=bool(options.pop("load", False)),
+        push=bool(options.pop("push", False)),
+        by_digest=bool(options.pop("by_digest", False)),
+        export=Path("/exported") if options.pop("export", False) else None,
+    )
+    asked = {k: options.pop(k) for k in ("variants", "platforms", "tag", "cache") if k in options}
+    sources = {"image": "example/sandbox", "provenance": PROVENANCE, "base": "b:1", **options}
+    return plan_build(CATALOGUE, BuildRequest(output=output, **asked), BuildSources(**sources))
 
 
 def test_one_target_per_variant_with_version_tags_and_labels() -> None:

@@ -9,26 +9,27 @@ from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.config import docker_dir
 from conjure_sandbox.engine import LocalImage, local_images
 from conjure_sandbox.inputs import INPUTS_LABEL, context_files
-from conjure_sandbox.plan import BuildTarget, plan_build
+from conjure_sandbox.plan import BuildSources, BuildTarget, plan_build
 from conjure_sandbox.provenance import Provenance
+from conjure_sandbox.request import BuildRequest
 from conjure_sandbox.uptodate import is_current
 
 CATALOGUE = load_catalogue(docker_dir())
 PROVENANCE = Provenance(version="0.1.0", revision="abc", epoch=1767225600)
 
 
-def _target(cache_dir: Path, **options: object) -> BuildTarget:
+def _target(cache_dir: Path) -> BuildTarget:
     plan = plan_build(
         CATALOGUE,
-        image="example/sandbox",
-        provenance=PROVENANCE,
-        base="b:1",
-        variants=("minimal",),
-        platforms=("linux/amd64",),
-        cache_store=CacheStore("local", str(cache_dir)),
-        context_files={"Dockerfile.minimal": "m"},
-        base_id="sha256:base",
-        **options,  # type: ignore[arg-type]
+        BuildRequest(variants=("minimal",), platforms=("linux/amd64",)),
+        BuildSources(
+            image="example/sandbox",
+            provenance=PROVENANCE,
+            base="b:1",
+            base_id="sha256:base",
+            context_files={"Dockerfile.minimal": "m"},
+            cache_store=CacheStore("local", str(cache_dir)),
+        ),
     )
     return plan.targets[0]
 
