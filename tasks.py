@@ -75,9 +75,10 @@ def build(
     """Build sandbox image variants with docker buildx."""
     from dataclasses import replace
 
-    from conjure_sandbox.build import build_images, parse_jobs, raise_if_failed, summary
+    from conjure_sandbox.build import build_images, parse_jobs
     from conjure_sandbox.config import Settings
     from conjure_sandbox.request import BuildRequest, output_for
+    from conjure_sandbox.runner import raise_if_failed, summary
 
     if not all and not variant:
         raise Exit("error: name what to build (fix: pass --all or --variant NAME)", code=2)

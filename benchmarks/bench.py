@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conjure_sandbox.build import is_transient
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.retry import CUT_OFF_BUILD
+from conjure_sandbox.runner import is_transient
 
 Log = Callable[[str], None]
 COMMAND = "invoke bench"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conjure_sandbox.build import build_images, raise_if_failed
+from conjure_sandbox.build import build_images
 from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.compression import layer_tar
 from conjure_sandbox.config import Settings, docker_dir
@@ -39,6 +39,7 @@ from conjure_sandbox.registry import (
     parse_repository,
 )
 from conjure_sandbox.request import BuildRequest, Export
+from conjure_sandbox.runner import raise_if_failed
 from conjure_sandbox.sbom import image_platforms, sbom_layers
 from conjure_sandbox.tags import git_tag, parse_version, split_tag, version_tag
 

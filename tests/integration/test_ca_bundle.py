@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from conjure_sandbox.build import host_platform, run_target
+from conjure_sandbox.build import host_platform
 from conjure_sandbox.cabundle import resolve_ca_bundle, secret_spec
 from conjure_sandbox.catalogue import Expectations, Variant
 from conjure_sandbox.compression import layer_tar
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.plan import BuildTarget
+from conjure_sandbox.runner import run_target
 from tests.integration.conftest import ROOT
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

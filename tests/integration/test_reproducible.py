@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from conjure_sandbox.build import BuildResult, build_images
+from conjure_sandbox.build import build_images
 from conjure_sandbox.compression import ZSTD
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.plan import BuildPlan
 from conjure_sandbox.request import BuildRequest, Export, Load, Output
+from conjure_sandbox.runner import BuildResult
 from conjure_sandbox.verify import Blob, Image, compare, images, layout_blobs, report, verify
 from tests.integration.conftest import ROOT, run_invoke, summary_rows
 

@@ -3,7 +3,7 @@ let fail (``ignore-error=true``)."""
 
 from __future__ import annotations
 
-from conjure_sandbox.build import cache_export_failure
+from conjure_sandbox.runner import cache_export_failure
 
 REFUSED = "error writing layer blob: dial tcp 127.0.0.1:1: connect: connection refused"
 

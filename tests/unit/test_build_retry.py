@@ -3,7 +3,7 @@ ended, not failing steps."""
 
 from __future__ import annotations
 
-from conjure_sandbox.build import is_transient
+from conjure_sandbox.runner import is_transient
 
 
 def test_a_build_cut_off_by_buildkit_is_transient_a_failing_step_is_not() -> None:

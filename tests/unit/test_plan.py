@@ -97,7 +97,7 @@ def test_build_metadata_cannot_become_a_tag() -> None:
 
 
 def test_cached_and_total_steps_come_from_the_plain_progress_log() -> None:
-    from conjure_sandbox.build import count_steps
+    from conjure_sandbox.runner import count_steps
 
     log = [
         "#1 [internal] load build definition from Dockerfile",
@@ -234,7 +234,7 @@ def test_the_compression_is_an_input_so_an_image_in_the_other_is_not_up_to_date(
 def test_the_command_a_build_runs_is_the_one_the_dry_run_prints(tmp_path: Path) -> None:
     """``run_target`` is handed a runner here instead of python-on-whales' (no engine in
     unit tests); it records the command it is given and replays two log lines."""
-    from conjure_sandbox.build import run_target
+    from conjure_sandbox.runner import run_target
 
     plan = replace(_plan(variants=("node",), platforms=("linux/arm64",)), context="ctx")
     target = replace(plan.targets[0], metadata=str(tmp_path / "node.metadata.json"))
