@@ -80,11 +80,11 @@ def test_a_blob_redirect_to_another_host_never_carries_the_credentials(
 
 
 def test_a_token_realm_over_plain_http_off_loopback_gets_no_password() -> None:
-    from conjure_sandbox.registry import _authorization
+    from conjure_sandbox.registry.auth import authorization
 
     challenge = 'Bearer realm="http://auth.example.com/token",service="registry"'
     with pytest.raises(SandboxError, match="not https") as refused:
-        _authorization(challenge, Credentials(USER, PASSWORD), "https://registry.example.com/v2/")
+        authorization(challenge, Credentials(USER, PASSWORD), "https://registry.example.com/v2/")
     assert "\n" not in str(refused.value)
 
 

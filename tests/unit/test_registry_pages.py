@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conjure_sandbox.registry import Repository, _next_page
+from conjure_sandbox.registry import Repository
+from conjure_sandbox.registry.client import _next_page
 
 REPO = Repository("ghcr.io", "holsee/conjure-sandbox")
 
