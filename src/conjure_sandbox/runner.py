@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from conjure_sandbox.engine import reason as engine_reason
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.ocilayout import OciLayout
 from conjure_sandbox.plan import BuildPlan, BuildTarget
 from conjure_sandbox.registry import (
     SERVER_ERROR,
@@ -201,12 +201,8 @@ def deliver_layout(target: BuildTarget, log: Log) -> str:
 
 def layout_root(layout: Path) -> str:
     """The digest of the image or index an OCI layout tarball holds."""
-    with tarfile.open(layout) as archive:
-        index = archive.extractfile("index.json")
-        if index is None:
-            raise SandboxError(f"{layout} is not an OCI layout", "build it again")
-        (root,) = json.load(index)["manifests"]
-    return str(root["digest"])
+    with OciLayout(layout) as oci:
+        return str(oci.root()["digest"])
 
 
 def compressed_sizes(client: DockerClient, ref: str) -> tuple[tuple[str, int], ...]:

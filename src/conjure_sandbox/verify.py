@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import tarfile
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.compression import layer_tar
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.ocilayout import OciLayout
 from conjure_sandbox.plan import BASE_DIGEST_LABEL
 from conjure_sandbox.registry import (
     Credentials,
@@ -295,8 +295,8 @@ def verify(
         comparisons = []
         for result in results:
             layout = Path(layouts) / f"{result.variant}.tar"
-            with tarfile.open(layout) as archive:
-                local = layout_blobs(archive)
+            with OciLayout(layout, "verify again") as oci:
+                local = oci.blob
                 root_digest = result.digest or ""
                 rebuilt = images(json.loads(local(root_digest)), root_digest, local)
                 remote, found = published[result.variant]
@@ -320,18 +320,6 @@ def _remote_blobs(remote: Repository, credentials: Credentials | None) -> Blob:
 
 def _remote_manifests(remote: Repository, credentials: Credentials | None) -> Blob:
     return lambda digest: fetch_manifest_bytes(remote, digest, credentials)
-
-
-def layout_blobs(archive: tarfile.TarFile) -> Blob:
-    """A reader of an OCI layout tarball's blobs (manifests included), by digest."""
-
-    def read(digest: str) -> bytes:
-        handle = archive.extractfile(f"blobs/{digest.replace(':', '/')}")
-        if handle is None:
-            raise SandboxError(f"the rebuilt layout lacks blob {digest}", "verify again")
-        return handle.read()
-
-    return read
 
 
 def _digest_of(remote: Repository, reference: str, credentials: Credentials | None) -> str:

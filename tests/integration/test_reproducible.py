@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import tarfile
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -23,10 +22,11 @@ import pytest
 from conjure_sandbox.build import build_images
 from conjure_sandbox.compression import ZSTD
 from conjure_sandbox.config import Settings, docker_dir
+from conjure_sandbox.ocilayout import OciLayout
 from conjure_sandbox.plan import BuildPlan
 from conjure_sandbox.request import BuildRequest, Export, Load, Output
 from conjure_sandbox.runner import BuildResult
-from conjure_sandbox.verify import Blob, Image, compare, images, layout_blobs, report, verify
+from conjure_sandbox.verify import Blob, Image, compare, images, report, verify
 from tests.integration.conftest import ROOT, run_invoke, summary_rows
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -63,8 +63,7 @@ def layout_images(
         assert all(r.cached_steps == r.total_steps > 0 for r in results), results
     found = {}
     for result in results:
-        archive = tarfile.open(layouts / f"{result.variant}.tar")  # noqa: SIM115 (read later)
-        read = layout_blobs(archive)
+        read = OciLayout(layouts / f"{result.variant}.tar").blob  # open until the test ends
         root = json.loads(read(result.digest or ""))
         for platform, image in images(root, result.digest or "", read).items():
             found[(result.variant, platform)] = (image, read)

@@ -4,7 +4,6 @@ the tag last."""
 from __future__ import annotations
 
 import json
-import tarfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.ocilayout import OciLayout
 from conjure_sandbox.registry.auth import Credentials, authorization, urlopen
 from conjure_sandbox.registry.failures import (
     NETWORK_ERRORS,
@@ -105,33 +105,22 @@ def push_layout(
     replaces a tag whose manifest the registry can no longer serve.
     """
     pusher = _Pusher(repository, credentials)
-    with tarfile.open(layout) as tar:
-
-        def read(digest: str) -> tuple[IO[bytes], int]:
-            member = tar.getmember(f"blobs/{digest.replace(':', '/')}")
-            handle = tar.extractfile(member)
-            if handle is None:
-                raise SandboxError(f"{layout}: blob {digest} is missing", "build the image again")
-            return handle, member.size
+    with OciLayout(layout) as oci:
 
         def upload(descriptor: dict[str, Any]) -> bytes:
-            handle, _ = read(descriptor["digest"])
-            body = handle.read()
+            body = oci.blob(descriptor["digest"])
             document = json.loads(body)
             if "manifests" in document:
                 for child in document["manifests"]:
                     upload(child)
             else:
                 for blob in [document["config"], *document.get("layers", [])]:
-                    content, size = read(blob["digest"])
+                    content, size = oci.stream(blob["digest"])
                     pusher.blob(blob["digest"], size, content)
             pusher.manifest(descriptor["digest"], body, descriptor["mediaType"])
             return body
 
-        index_file = tar.extractfile("index.json")
-        if index_file is None:
-            raise SandboxError(f"{layout} is not an OCI layout", "build with --output type=oci")
-        (root,) = json.load(index_file)["manifests"]
+        root = oci.root()
         body = upload(root)
         if tag:
             pusher.manifest(tag, body, root["mediaType"])
