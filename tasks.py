@@ -248,21 +248,21 @@ def publish(
 
     from conjure_sandbox.config import Settings
     from conjure_sandbox.publish import publish as run_publish
+    from conjure_sandbox.publishplan import FromDigests, FromEngine, PublishRequest, publish_kind
 
-    _user_errors(
-        lambda: run_publish(
-            Settings.from_env(),
+    def run() -> None:
+        request = PublishRequest(
             variants=tuple(variant or ()),
+            route=FromDigests() if from_digests else FromEngine(),
+            kind=publish_kind(edge, maintenance),
             force=force,
-            maintenance=maintenance,
             password_stdin=password_stdin,
-            from_digests=from_digests,
-            edge=edge,
             digest_file=Path(digest_file) if digest_file else None,
             record=Path(record) if record else None,
-            dry_run=dry_run,
         )
-    )
+        run_publish(Settings.from_env(), request, dry_run=dry_run)
+
+    _user_errors(run)
 
 
 @task(

@@ -18,18 +18,23 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from conjure_sandbox.catalogue import Catalogue
 from conjure_sandbox.config import Settings
 from conjure_sandbox.engine import LocalImage
 from conjure_sandbox.engine import reason as engine_reason
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.pins import Pin, Pins
-from conjure_sandbox.plan import VERSION_LABEL
+from conjure_sandbox.publishplan import (
+    PublishPlan,
+    PublishRequest,
+    RegistryState,
+    VariantRelease,
+    plan_publish,
+    tested_digests,
+)
 from conjure_sandbox.registry import (
     SERVER_ERROR,
     Credentials,
@@ -38,168 +43,13 @@ from conjure_sandbox.registry import (
     ServerError,
     credentials_from_env,
 )
-from conjure_sandbox.tags import TagSet, check_newer, parse_version, tags_for, version_tag
-from conjure_sandbox.tested import TestedImage, complete_runs, untested_platforms
+from conjure_sandbox.tags import tags_for, version_tag
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
 
 Log = Callable[[str], None]
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class VariantRelease:
-    """One variant's tested image and the tags it gets.
-
-    Either a local image to push (``local_ref``, ``image_id``), or tested
-    per-platform images already in the registry by digest (``sources``) to
-    merge into one index: CI's route.
-    """
-
-    variant: str
-    local_ref: str
-    image_id: str
-    platforms: tuple[str, ...]
-    tags: TagSet
-    # Version tags the registry already holds with this exact content: nothing to do.
-    present: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ()
-    # Version tags whose manifest the registry cannot serve (an interrupted push): rewritten.
-    repair: tuple[str, ...] = ()
-
-    @property
-    def origin(self) -> str:
-        return (
-            " + ".join(self.sources) if self.sources else f"{self.local_ref} ({self.image_id[:19]})"
-        )
-
-
-@dataclass(frozen=True)
-class PublishPlan:
-    version: str
-    repository: Repository
-    releases: tuple[VariantRelease, ...]
-    # Version tags to overwrite (with --force), by tag, with the digest they hold now.
-    overwrites: tuple[tuple[str, str], ...] = ()
-
-    def describe(self) -> list[str]:
-        lines = [f"publish {self.version} to {self.repository.name}"]
-        for r in self.releases:
-            for tag in r.tags.immutable:
-                state = (
-                    "already there"
-                    if tag in r.present
-                    else "repair"
-                    if tag in r.repair
-                    else "merge"
-                    if r.sources
-                    else "push"
-                )
-                lines.append(f"  {state:<13} {self.repository.name}:{tag} <- {r.origin}")
-            lines.append(f"  verify        {', '.join(r.platforms)} in {r.tags.immutable[0]}")
-        for tag, digest in self.overwrites:
-            lines.append(f"  OVERWRITE     {self.repository.name}:{tag} (now {digest[:19]})")
-        for r in self.releases:
-            for tag in r.tags.floating:
-                source = f"{r.tags.immutable[0]} (its index digest)"
-                lines.append(f"  move          {self.repository.name}:{tag} -> {source}")
-        return lines
-
-
-def plan_publish(
-    catalogue: Catalogue,
-    *,
-    version: str,
-    repository: Repository,
-    variants: Iterable[str],
-    local: Mapping[str, LocalImage],
-    records: Iterable[TestedImage],
-    published: Iterable[str],
-    remote_digests: Mapping[str, str | None],
-    force: bool = False,
-    maintenance: bool = False,
-    from_digests: bool = False,
-    content: Mapping[str, str] | None = None,
-    edge: str = "",
-    lone_manifests: Iterable[str] = (),
-    unservable: Iterable[str] = (),
-) -> PublishPlan:
-    """Decide every push, merge and tag move, or refuse (nothing pushed yet) with reason and fix.
-
-    ``local`` maps each variant's version tag to the engine's image;
-    ``published`` is the repository's tags; ``remote_digests`` maps version
-    tags to what the registry holds there. With ``from_digests`` the tested
-    images are the records' ``repo@digest`` references instead of local
-    images, and ``content`` gives, per variant, the identity their merged
-    index would have (compared with ``remote_digests``). ``edge`` (a commit)
-    publishes a main-branch build: ``sha-<commit>`` and ``edge`` tags only.
-    ``lone_manifests`` names version tags that hold one of the tested image's
-    own per-platform manifests: ``docker push`` (containerd image store) puts
-    each child manifest under the tag before the index, so an interrupted
-    push leaves one. Such a tag is completed; a tag holding any other content,
-    a lone manifest included, is refused like every overwrite.
-    ``unservable`` names version tags whose manifest the registry cannot
-    serve (5xx): they are written again.
-    """
-    lone, broken = set(lone_manifests), set(unservable)
-    parsed = str(parse_version(version))
-    published = list(published)
-    records = list(records)
-    releases = []
-    overwrites = []
-    for variant in catalogue.select(tuple(variants)):
-        if not edge:
-            check_newer(parsed, published, variant, maintenance=maintenance)
-        tags = tags_for(parsed, variant, published, edge=edge, maintenance=maintenance)
-        if from_digests:
-            sources = _tested_digests(variant.name, variant.platforms, repository, records, parsed)
-            local_ref, identity = "", (content or {}).get(variant.name, "")
-        else:
-            sources = ()
-            local_ref = version_tag(repository.name, str(parsed), variant)
-            identity = _tested_local(
-                variant.name, variant.platforms, local_ref, local, records, parsed
-            )
-        present, repair = [], []
-        for tag in tags.immutable:
-            if tag in broken:
-                if from_digests:
-                    raise SandboxError(
-                        f"the registry cannot serve {repository.name}:{tag} (HTTP 5xx on its "
-                        "manifest, left by an interrupted push), which imagetools cannot replace",
-                        "invoke publish without --from-digests from a machine holding the "
-                        "tested images, or delete the tag in the registry, then run again",
-                    )
-                repair.append(tag)  # nobody can pull it; writing it again loses nothing
-                continue
-            held = remote_digests.get(tag)
-            if held is not None and held == identity:
-                present.append(tag)
-            elif held is not None and tag in lone:
-                continue  # an interrupted push of this very image: pushing again completes it
-            elif held is not None:
-                if not force:
-                    raise SandboxError(
-                        f"{repository.name}:{tag} already holds {held[:19]}, other content than "
-                        "the tested image; release tags are immutable",
-                        "release a new version (invoke release --bump patch); --force "
-                        "overwrites it, breaking everyone who pinned it",
-                    )
-                overwrites.append((tag, held))
-        releases.append(
-            VariantRelease(
-                variant.name,
-                local_ref,
-                "" if from_digests else identity,
-                variant.platforms,
-                tags,
-                tuple(present),
-                sources,
-                tuple(repair),
-            )
-        )
-    return PublishPlan(parsed, repository, tuple(releases), tuple(overwrites))
 
 
 def own_manifests(ref: str, image_id: str) -> frozenset[str]:
@@ -225,79 +75,6 @@ def own_manifests(ref: str, image_id: str) -> frozenset[str]:
         save.kill()
         save.wait()
     return frozenset()
-
-
-def _tested_local(
-    variant: str,
-    platforms: tuple[str, ...],
-    local_ref: str,
-    local: Mapping[str, LocalImage],
-    records: list[TestedImage],
-    version: str,
-) -> str:
-    """The ID of the local image to push, once it is known to be the tested one."""
-    image = local.get(local_ref)
-    if image is None:
-        raise SandboxError(
-            f"{local_ref} is not in the engine",
-            f"invoke build --variant {variant} --load "
-            + " ".join(f"--platform {p}" for p in platforms),
-        )
-    label = image.labels.get(VERSION_LABEL)
-    if label != version:
-        raise SandboxError(
-            f"{local_ref} carries version label {label!r}, not {version!r}",
-            "rebuild it with invoke build, then test it again",
-        )
-    missing = untested_platforms(records, variant, image.id, platforms)
-    if missing:
-        raise SandboxError(
-            f"{local_ref} ({image.id[:19]}) has not passed its complete image suite on "
-            + _found(missing),
-            f"nox -s \"test_images(variant='{variant}')\" -- --image {local_ref.rsplit(':', 1)[0]} "
-            "--platform P, for each platform P (no -m, -k or deselections)",
-        )
-    return image.id
-
-
-def _found(missing: Mapping[str, str]) -> str:
-    """``linux/amd64 (no record), linux/arm64 (only a run with -m 'contract')``."""
-    return ", ".join(
-        f"{p} ({f'only a run with {why}' if why else 'no record'})" for p, why in missing.items()
-    )
-
-
-def _tested_digests(
-    variant: str,
-    platforms: tuple[str, ...],
-    repository: Repository,
-    records: list[TestedImage],
-    version: str,
-) -> tuple[str, ...]:
-    """One tested ``repo@digest`` per platform, in platform order, from the records."""
-    runs, missing = complete_runs(
-        records,
-        platforms,
-        lambda r: (
-            r.variant == variant
-            and r.version == version
-            and r.ref.startswith(f"{repository.name}@")
-        ),
-    )
-    if missing:
-        raise SandboxError(
-            f"no {variant} image in {repository.name} passed its complete image suite on "
-            + _found(missing),
-            "build it with --by-digest and run its whole image suite with --image <repo@digest>",
-        )
-    found = {p: {r.ref for r in runs[p]} for p in platforms}
-    several = [p for p in platforms if len(found[p]) > 1]
-    if several:
-        raise SandboxError(
-            f"several tested {variant} images for {', '.join(several)}",
-            "keep the records of one run only (CONJURE_TESTED_DIR)",
-        )
-    return tuple(found[p].pop() for p in platforms)
 
 
 _DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")
@@ -575,26 +352,16 @@ def _interrupted_pushes(
 
 
 def publish(
-    settings: Settings,
-    *,
-    variants: tuple[str, ...] = (),
-    force: bool = False,
-    maintenance: bool = False,
-    password_stdin: bool = False,
-    from_digests: bool = False,
-    edge: str = "",
-    digest_file: Path | None = None,
-    record: Path | None = None,
-    dry_run: bool = False,
-    log: Log = print,
+    settings: Settings, request: PublishRequest, *, dry_run: bool = False, log: Log = print
 ) -> PublishPlan:
-    """check_version, then plan from the engine, the test records and the registry, then push.
+    """check_version, then read the engine, the test records and the registry once, plan,
+    and push (see ``publishplan``).
 
-    ``from_digests``: the tested images are already in the registry by digest
-    (CI's per-platform jobs); merge them into one index per variant instead.
-    ``edge``: a main-branch build at that commit. ``digest_file`` receives one
-    ``repo@digest`` line per published index; ``record`` the release's pins
-    (pins.py): each variant's index and platform digests, for ``invoke pin``.
+    On the digests route the tested images are already in the registry by digest
+    (CI's per-platform jobs) and are merged into one index per variant.
+    ``request.digest_file`` receives one ``repo@digest`` line per published index;
+    ``request.record`` the release's pins (pins.py): each variant's index and
+    platform digests, for ``invoke pin``.
     """
     from conjure_sandbox import tested, versioncheck
     from conjure_sandbox.catalogue import load_catalogue
@@ -602,13 +369,15 @@ def publish(
     from conjure_sandbox.engine import local_images
     from conjure_sandbox.registry import fetch_manifest, parse_repository
 
+    variants, edge, maintenance = request.variants, request.edge, request.maintenance
+    from_digests, digest_file, record = request.from_digests, request.digest_file, request.record
     for output in (digest_file, record):
         if output:
             _check_writable(output)
     repository = parse_repository(settings.image)
     catalogue = load_catalogue(docker_dir())
     selected = catalogue.select(variants)
-    credentials = credentials_from_env(stdin=password_stdin)
+    credentials = credentials_from_env(stdin=request.password_stdin)
     records = tested.load(settings.tested_directory)
     if not from_digests:
         from python_on_whales import DockerClient
@@ -642,7 +411,7 @@ def publish(
         # Compared by the image manifests inside: a merged index has no digest before it exists.
         remote = {t: " ".join(sorted(m.images)) if m else None for t, m in held.items()}
         for v in selected:
-            sources = _tested_digests(v.name, v.platforms, repository, records, version)
+            sources = tested_digests(v.name, v.platforms, repository, records, version)
             found = (
                 fetch_manifest(repository, ref.split("@", 1)[1], credentials) for ref in sources
             )
@@ -652,23 +421,16 @@ def publish(
         for v in selected:
             tags = tags_for(version, v, published, edge=edge, maintenance=maintenance).immutable
             lone += _interrupted_pushes(tags, held, refs[v.name], local.get(refs[v.name]))
-    plan = plan_publish(
-        catalogue,
-        version=version,
-        repository=repository,
-        variants=variants,
+    state = RegistryState(
         local=local,
-        records=records,
-        published=published,
+        records=tuple(records),
+        published=tuple(published),
         remote_digests=remote,
-        force=force,
-        maintenance=maintenance,
-        from_digests=from_digests,
         content=content,
-        edge=edge,
-        lone_manifests=lone,
-        unservable=unservable,
+        lone_manifests=tuple(lone),
+        unservable=tuple(unservable),
     )
+    plan = plan_publish(catalogue, request, version, repository, state)
     log("# plan")
     for line in plan.describe():
         log(line)

@@ -15,7 +15,8 @@ import pytest
 from conjure_sandbox.basepin import read_base_pin
 from conjure_sandbox.config import Settings
 from conjure_sandbox.errors import SandboxError
-from conjure_sandbox.publish import PublishPlan, VariantRelease, execute
+from conjure_sandbox.publish import execute
+from conjure_sandbox.publishplan import PublishPlan, VariantRelease
 from conjure_sandbox.registry import Credentials, Repository, list_tags, push_layout
 from conjure_sandbox.resume import resume
 from conjure_sandbox.tags import TagSet

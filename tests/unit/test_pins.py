@@ -9,7 +9,8 @@ import pytest
 
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.pins import Pin, Pins, load_pins, parse_pins
-from conjure_sandbox.publish import VariantRelease, untested_content
+from conjure_sandbox.publish import untested_content
+from conjure_sandbox.publishplan import VariantRelease
 from conjure_sandbox.registry import RemoteManifest
 from conjure_sandbox.tags import TagSet
 

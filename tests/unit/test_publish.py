@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,15 @@ from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.config import docker_dir
 from conjure_sandbox.engine import LocalImage
 from conjure_sandbox.errors import SandboxError
-from conjure_sandbox.publish import plan_publish
+from conjure_sandbox.publishplan import (
+    FromDigests,
+    FromEngine,
+    PublishPlan,
+    PublishRequest,
+    RegistryState,
+    plan_publish,
+    publish_kind,
+)
 from conjure_sandbox.registry import Repository, parse_repository
 from conjure_sandbox.tested import Coverage, TestedImage
 from conjure_sandbox.versioncheck import Facts, check, table
@@ -38,17 +47,24 @@ def _records(platforms: tuple[str, ...] = BOTH, version: str = "0.2.0") -> list[
     ]
 
 
-def _plan(**overrides: object):  # type: ignore[no-untyped-def]
-    options: dict[str, object] = {
-        "version": "0.2.0",
-        "repository": REPO,
-        "variants": (),
+def _plan(**overrides: Any) -> PublishPlan:
+    """A plan from the options a maintainer's publish would have, split as publish splits them."""
+    version = overrides.pop("version", "0.2.0")
+    request = PublishRequest(
+        variants=tuple(overrides.pop("variants", ())),
+        route=FromDigests() if overrides.pop("from_digests", False) else FromEngine(),
+        kind=publish_kind(overrides.pop("edge", ""), overrides.pop("maintenance", False)),
+        force=overrides.pop("force", False),
+    )
+    state: dict[str, Any] = {
         "local": _local(),
         "records": _records(),
         "published": ("0.1.0", "0.1", "latest"),
         "remote_digests": {},
+        **overrides,
     }
-    return plan_publish(CATALOGUE, **{**options, **overrides})  # type: ignore[arg-type]
+    state = {k: tuple(v) if isinstance(v, list) else v for k, v in state.items()}
+    return plan_publish(CATALOGUE, request, version, REPO, RegistryState(**state))
 
 
 def test_version_tags_first_then_floating_tags_by_digest() -> None:
