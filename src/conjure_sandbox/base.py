@@ -348,59 +348,6 @@ def newest_mtime(tarball: Path) -> int:
         return max((int(member.mtime) for member in archive), default=0)
 
 
-def choose_base(
-    *,
-    wanted: str,
-    local_base: str,
-    explicit: bool,
-    publishing: bool,
-    is_present: Callable[[str], bool],
-    is_pullable: Callable[[str], bool],
-    warn: Callable[[str], None],
-) -> str:
-    """The base image a build uses, falling back to the local base loudly, never when publishing.
-
-    ``explicit`` is true when the user named the base (``--base`` or
-    ``CONJURE_BASE``); an explicit base is used as named or not at all.
-    """
-    if is_present(wanted):
-        return wanted
-    if wanted == local_base:
-        raise SandboxError(f"base image {wanted} not found", "run `invoke base` to build it")
-    if is_pullable(wanted):
-        return wanted
-    if explicit or publishing:
-        raise SandboxError(
-            f"base image {wanted} cannot be pulled"
-            + ("; publishing never falls back to another base" if publishing else ""),
-            "restore registry access, or set CONJURE_BASE=local (after `invoke base`)",
-        )
-    if not is_present(local_base):
-        raise SandboxError(
-            f"base image {wanted} cannot be pulled and the local base {local_base} is missing",
-            "run `invoke base`, then build again (or set CONJURE_BASE=local)",
-        )
-    warn(
-        f"WARNING: base image {wanted} cannot be pulled; building on the local base {local_base} "
-        "instead (set CONJURE_BASE=local to say so explicitly)"
-    )
-    return local_base
-
-
-def remote_exists(ref: str) -> bool:
-    """Whether a registry serves ``ref`` (a plain CLI call: no python-on-whales import needed)."""
-    try:
-        out = subprocess.run(
-            ["docker", "buildx", "imagetools", "inspect", "--raw", ref],
-            capture_output=True,
-            check=False,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return out.returncode == 0
-
-
 def make_base(plan: BasePlan, *, dry_run: bool = False, log: Callable[[str], None] = print) -> None:
     """``invoke base``: print the plan, check what it needs, then build unless ``dry_run``."""
     from python_on_whales import docker

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conjure_sandbox import inputs, prerequisites, uptodate
-from conjure_sandbox.base import choose_base, remote_exists
+from conjure_sandbox.basechoice import choose_base
 from conjure_sandbox.cabundle import resolve_ca_bundle
 from conjure_sandbox.cache import parse_cache
 from conjure_sandbox.catalogue import job_slug, load_catalogue
 from conjure_sandbox.compression import check_engine, parse_compression
 from conjure_sandbox.config import Settings, docker_dir
-from conjure_sandbox.engine import local_images
+from conjure_sandbox.engine import local_images, remote_exists
 from conjure_sandbox.engine import reason as engine_reason
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import BuildPlan, BuildSources, plan_build, target_tags

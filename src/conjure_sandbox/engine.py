@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tarfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -93,3 +94,42 @@ def reason(error: BaseException | str, default: str = "no reason given") -> str:
     text = error if isinstance(error, str) else str(getattr(error, "stderr", "") or error)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else default
+
+
+def remote_exists(ref: str) -> bool:
+    """Whether a registry serves ``ref`` (a plain CLI call: no python-on-whales import needed)."""
+    try:
+        out = subprocess.run(
+            ["docker", "buildx", "imagetools", "inspect", "--raw", ref],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0
+
+
+def own_manifests(ref: str, image_id: str) -> frozenset[str]:
+    """The per-platform manifests (and attestations) in a local image's index, by digest.
+
+    The engine shows only the index digest; ``docker save`` streams the OCI
+    layout, whose blobs come in digest order, and stops once the index is read.
+    """
+    wanted = f"blobs/sha256/{image_id.split(':')[-1]}"
+    save = subprocess.Popen(
+        ["docker", "save", ref], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        with tarfile.open(fileobj=save.stdout, mode="r|") as tar:
+            for member in tar:
+                if member.name == wanted:
+                    handle = tar.extractfile(member)
+                    index = json.loads(handle.read()) if handle else {}
+                    return frozenset(str(m["digest"]) for m in index.get("manifests", ()))
+    except (tarfile.TarError, json.JSONDecodeError, OSError):
+        pass
+    finally:
+        save.kill()
+        save.wait()
+    return frozenset()

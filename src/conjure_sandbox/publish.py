@@ -11,19 +11,15 @@ rerun after a failure completes the publish.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import tarfile
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from conjure_sandbox.config import Settings
-from conjure_sandbox.engine import LocalImage
+from conjure_sandbox.engine import LocalImage, own_manifests
 from conjure_sandbox.engine import reason as engine_reason
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.pins import Pin, Pins
@@ -43,6 +39,7 @@ from conjure_sandbox.registry import (
     ServerError,
     credentials_from_env,
 )
+from conjure_sandbox.registry.auth import client_config
 from conjure_sandbox.tags import tags_for, version_tag
 
 if TYPE_CHECKING:
@@ -50,61 +47,6 @@ if TYPE_CHECKING:
 
 Log = Callable[[str], None]
 T = TypeVar("T")
-
-
-def own_manifests(ref: str, image_id: str) -> frozenset[str]:
-    """The per-platform manifests (and attestations) in a local image's index, by digest.
-
-    The engine shows only the index digest; ``docker save`` streams the OCI
-    layout, whose blobs come in digest order, and stops once the index is read.
-    """
-    wanted = f"blobs/sha256/{image_id.split(':')[-1]}"
-    save = subprocess.Popen(
-        ["docker", "save", ref], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    try:
-        with tarfile.open(fileobj=save.stdout, mode="r|") as tar:
-            for member in tar:
-                if member.name == wanted:
-                    handle = tar.extractfile(member)
-                    index = json.loads(handle.read()) if handle else {}
-                    return frozenset(str(m["digest"]) for m in index.get("manifests", ()))
-    except (tarfile.TarError, json.JSONDecodeError, OSError):
-        pass
-    finally:
-        save.kill()
-        save.wait()
-    return frozenset()
-
-
-_DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")
-
-
-@contextmanager
-def client_config(
-    credentials: Credentials | None, registry: str, log: Log = print
-) -> Iterator[str | None]:
-    """A throwaway docker client config holding one registry's credentials, removed afterwards.
-
-    It is written the way ``docker login`` writes it (base64 ``user:password``
-    under ``auths``) but without the CLI, whose "stored unencrypted" warning
-    and "Login Succeeded" would only describe this temporary file. The
-    credentials were already checked against the registry by then (the
-    version check lists its tags with them). Leaving ``DOCKER_CONFIG`` alone
-    (no credentials given) keeps an existing login.
-    """
-    if credentials is None:
-        yield None
-        return
-    auth = credentials.basic().split(" ", 1)[1]
-    # Docker Hub's credentials live under its v1 index URL, every other registry's under its host.
-    key = "https://index.docker.io/v1/" if registry in _DOCKER_HUB else registry
-    with tempfile.TemporaryDirectory(prefix="conjure-login-") as directory:
-        config = Path(directory) / "config.json"
-        config.touch(mode=0o600)
-        config.write_text(json.dumps({"auths": {key: {"auth": auth}}}))
-        log(f"pushing as {credentials.username} through a temporary client config (deleted after)")
-        yield directory
 
 
 _RERUN = "fix the cause and run the same publish again: finished steps are skipped"

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from conjure_sandbox.base import (
-    choose_base,
     describe,
     fix_shadow_days,
     plan_base,
@@ -18,6 +17,7 @@ from conjure_sandbox.base import (
     slim_root,
     tar_argv,
 )
+from conjure_sandbox.basechoice import choose_base
 from conjure_sandbox.errors import SandboxError
 
 UPSTREAM, LOCAL = "debian:trixie-slim", "conjure-sandbox/base:trixie-slim"

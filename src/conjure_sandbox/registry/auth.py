@@ -14,11 +14,14 @@ import json
 import os
 import re
 import sys
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 from conjure_sandbox.errors import SandboxError
@@ -142,3 +145,33 @@ def authorization(challenge: str, credentials: Credentials | None, url: str) -> 
     if not token:
         raise SandboxError(f"the token service {realm} gave no token", "check the registry's auth")
     return f"Bearer {token}"
+
+
+_DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")
+
+
+@contextmanager
+def client_config(
+    credentials: Credentials | None, registry: str, log: Callable[[str], None] = print
+) -> Iterator[str | None]:
+    """A throwaway docker client config holding one registry's credentials, removed afterwards.
+
+    It is written the way ``docker login`` writes it (base64 ``user:password``
+    under ``auths``) but without the CLI, whose "stored unencrypted" warning
+    and "Login Succeeded" would only describe this temporary file. The
+    credentials were already checked against the registry by then (the
+    version check lists its tags with them). Leaving ``DOCKER_CONFIG`` alone
+    (no credentials given) keeps an existing login.
+    """
+    if credentials is None:
+        yield None
+        return
+    auth = credentials.basic().split(" ", 1)[1]
+    # Docker Hub's credentials live under its v1 index URL, every other registry's under its host.
+    key = "https://index.docker.io/v1/" if registry in _DOCKER_HUB else registry
+    with tempfile.TemporaryDirectory(prefix="conjure-login-") as directory:
+        config = Path(directory) / "config.json"
+        config.touch(mode=0o600)
+        config.write_text(json.dumps({"auths": {key: {"auth": auth}}}))
+        log(f"pushing as {credentials.username} through a temporary client config (deleted after)")
+        yield directory
