@@ -13,34 +13,31 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from conjure_sandbox.config import Settings
-from conjure_sandbox.engine import LocalImage, own_manifests
 from conjure_sandbox.engine import reason as engine_reason
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.pins import Pin, Pins
 from conjure_sandbox.publishplan import (
     PublishPlan,
     PublishRequest,
-    RegistryState,
     VariantRelease,
     plan_publish,
-    tested_digests,
 )
+from conjure_sandbox.publishstate import read_state
 from conjure_sandbox.registry import (
     SERVER_ERROR,
     Credentials,
     RemoteManifest,
     Repository,
-    ServerError,
     credentials_from_env,
 )
 from conjure_sandbox.registry.auth import client_config
-from conjure_sandbox.tags import tags_for, version_tag
+from conjure_sandbox.tags import tags_for
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
@@ -262,37 +259,6 @@ def _check_writable(path: Path) -> None:
         )
 
 
-def _version_tags(
-    repository: Repository, tags: Iterable[str], credentials: Credentials | None
-) -> tuple[dict[str, RemoteManifest | None], list[str]]:
-    """What the registry holds under each tag, and the tags it cannot serve (5xx)."""
-    from conjure_sandbox.registry import fetch_manifest
-
-    held: dict[str, RemoteManifest | None] = {}
-    unservable = []
-    for tag in tags:
-        try:
-            held[tag] = fetch_manifest(repository, tag, credentials)
-        except ServerError:
-            unservable.append(tag)
-            held[tag] = None
-    return held, unservable
-
-
-def _interrupted_pushes(
-    tags: Iterable[str],
-    held: Mapping[str, RemoteManifest | None],
-    local_ref: str,
-    image: LocalImage | None,
-) -> list[str]:
-    """The tags holding a lone platform manifest that is the local image's own."""
-    lone = [t for t in tags if (m := held.get(t)) is not None and m.entries is None]
-    if not lone or image is None:
-        return []
-    own = own_manifests(local_ref, image.id)
-    return [t for t in lone if (m := held.get(t)) is not None and m.digest in own]
-
-
 def publish(
     settings: Settings, request: PublishRequest, *, dry_run: bool = False, log: Log = print
 ) -> PublishPlan:
@@ -308,8 +274,7 @@ def publish(
     from conjure_sandbox import tested, versioncheck
     from conjure_sandbox.catalogue import load_catalogue
     from conjure_sandbox.config import docker_dir
-    from conjure_sandbox.engine import local_images
-    from conjure_sandbox.registry import fetch_manifest, parse_repository
+    from conjure_sandbox.registry import parse_repository
 
     variants, edge, maintenance = request.variants, request.edge, request.maintenance
     from_digests, digest_file, record = request.from_digests, request.digest_file, request.record
@@ -337,41 +302,7 @@ def publish(
     )
     version, published = facts.version, list(facts.published)
 
-    immutable = sorted(
-        {
-            t
-            for v in selected
-            for t in tags_for(version, v, published, edge=edge, maintenance=maintenance).immutable
-        }
-    )
-    held, unservable = _version_tags(repository, immutable, credentials)
-    content: dict[str, str] = {}
-    refs = {v.name: version_tag(repository.name, str(version), v) for v in selected}
-    local = {} if from_digests else local_images(refs.values()) or {}
-    lone: list[str] = []
-    if from_digests:
-        # Compared by the image manifests inside: a merged index has no digest before it exists.
-        remote = {t: " ".join(sorted(m.images)) if m else None for t, m in held.items()}
-        for v in selected:
-            sources = tested_digests(v.name, v.platforms, repository, records, version)
-            found = (
-                fetch_manifest(repository, ref.split("@", 1)[1], credentials) for ref in sources
-            )
-            content[v.name] = " ".join(sorted({image for m in found if m for image in m.images}))
-    else:
-        remote = {t: m.digest if m else None for t, m in held.items()}
-        for v in selected:
-            tags = tags_for(version, v, published, edge=edge, maintenance=maintenance).immutable
-            lone += _interrupted_pushes(tags, held, refs[v.name], local.get(refs[v.name]))
-    state = RegistryState(
-        local=local,
-        records=tuple(records),
-        published=tuple(published),
-        remote_digests=remote,
-        content=content,
-        lone_manifests=tuple(lone),
-        unservable=tuple(unservable),
-    )
+    state = read_state(selected, request, repository, version, published, records, credentials)
     plan = plan_publish(catalogue, request, version, repository, state)
     log("# plan")
     for line in plan.describe():

@@ -1,0 +1,102 @@
+"""What a publish reads before it plans: what the registry holds under each version tag,
+what the engine holds, and what the tested images would make.
+
+The read step of ``invoke publish``; ``publishplan`` decides from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from conjure_sandbox.catalogue import Variant
+from conjure_sandbox.engine import LocalImage, local_images, own_manifests
+from conjure_sandbox.publishplan import PublishRequest, RegistryState, tested_digests
+from conjure_sandbox.registry import (
+    Credentials,
+    RemoteManifest,
+    Repository,
+    ServerError,
+    fetch_manifest,
+)
+from conjure_sandbox.tags import tags_for, version_tag
+from conjure_sandbox.tested import TestedImage
+
+
+def read_state(
+    selected: Sequence[Variant],
+    request: PublishRequest,
+    repository: Repository,
+    version: str,
+    published: Sequence[str],
+    records: Sequence[TestedImage],
+    credentials: Credentials | None,
+) -> RegistryState:
+    """Read, once, everything ``plan_publish`` decides from."""
+    edge, maintenance, from_digests = request.edge, request.maintenance, request.from_digests
+    records = list(records)
+    immutable = sorted(
+        {
+            t
+            for v in selected
+            for t in tags_for(version, v, published, edge=edge, maintenance=maintenance).immutable
+        }
+    )
+    held, unservable = _version_tags(repository, immutable, credentials)
+    content: dict[str, str] = {}
+    refs = {v.name: version_tag(repository.name, str(version), v) for v in selected}
+    local = {} if from_digests else local_images(refs.values()) or {}
+    lone: list[str] = []
+    if from_digests:
+        # Compared by the image manifests inside: a merged index has no digest before it exists.
+        remote = {t: " ".join(sorted(m.images)) if m else None for t, m in held.items()}
+        for v in selected:
+            sources = tested_digests(v.name, v.platforms, repository, records, version)
+            found = (
+                fetch_manifest(repository, ref.split("@", 1)[1], credentials) for ref in sources
+            )
+            content[v.name] = " ".join(sorted({image for m in found if m for image in m.images}))
+    else:
+        remote = {t: m.digest if m else None for t, m in held.items()}
+        for v in selected:
+            tags = tags_for(version, v, published, edge=edge, maintenance=maintenance).immutable
+            lone += _interrupted_pushes(tags, held, refs[v.name], local.get(refs[v.name]))
+    return RegistryState(
+        local=local,
+        records=tuple(records),
+        published=tuple(published),
+        remote_digests=remote,
+        content=content,
+        lone_manifests=tuple(lone),
+        unservable=tuple(unservable),
+    )
+
+
+def _version_tags(
+    repository: Repository, tags: Iterable[str], credentials: Credentials | None
+) -> tuple[dict[str, RemoteManifest | None], list[str]]:
+    """What the registry holds under each tag, and the tags it cannot serve (5xx)."""
+    from conjure_sandbox.registry import fetch_manifest
+
+    held: dict[str, RemoteManifest | None] = {}
+    unservable = []
+    for tag in tags:
+        try:
+            held[tag] = fetch_manifest(repository, tag, credentials)
+        except ServerError:
+            unservable.append(tag)
+            held[tag] = None
+    return held, unservable
+
+
+def _interrupted_pushes(
+    tags: Iterable[str],
+    held: Mapping[str, RemoteManifest | None],
+    local_ref: str,
+    image: LocalImage | None,
+) -> list[str]:
+    """The tags holding a lone platform manifest that is the local image's own."""
+    lone = [t for t in tags if (m := held.get(t)) is not None and m.entries is None]
+    if not lone or image is None:
+        return []
+    own = own_manifests(local_ref, image.id)
+    return [t for t in lone if (m := held.get(t)) is not None and m.digest in own]
