@@ -19,12 +19,12 @@ from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.registry import (
     Credentials,
     Repository,
-    _Pusher,
     fetch_blob,
     fetch_manifest,
     list_tags,
     push_layout,
 )
+from conjure_sandbox.registry.layout import _Pusher
 from tests.integration.blobstore import BlobStore
 from tests.integration.conftest import Registry
 from tests.integration.faultproxy import Fault, FaultProxy
