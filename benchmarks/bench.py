@@ -7,6 +7,7 @@ The benchmarks are maintainer tools (``invoke bench``); the library never import
 from __future__ import annotations
 
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from conjure_sandbox.errors import SandboxError
@@ -144,3 +146,14 @@ def write_section(path: Path, text: str, title: str) -> None:
         tail = current[end:] if end >= 0 else ""
         updated = current[: start + 1] + text.rstrip("\n") + "\n" + tail
     path.write_text(updated)
+
+
+def run_facts() -> dict[str, str]:
+    """When and where a benchmark ran: the first lines of every report section."""
+    engine = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, engine {engine}",
+    }

@@ -9,8 +9,6 @@ ratios within one run, not against fixed limits.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -18,10 +16,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.bench import COMMAND, Bench, Figure, Log, second_engine, write_section
+from benchmarks.bench import COMMAND, Bench, Figure, Log, run_facts, second_engine, write_section
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import BuildPlan
 from conjure_sandbox.tags import prefixed_tag
@@ -217,12 +214,8 @@ def run(
         first = plan.targets[0]
         local = [dict(first.build_args)["BASE"], *([first.sbom] if first.sbom else [])]
         figures += [cold_figure, fresh_builder(bench, registry, cold_all, local, scratch)]
-    engine = subprocess.run(
-        ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True
-    ).stdout.strip()
     facts = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{os.cpu_count()} cores, {platform.machine()}, engine {engine}",
+        **run_facts(),
         "platform": "the host's only, on the local base (CONJURE_BASE=local)",
         "no-op medians": f"{runs} runs after one warm-up, wall clock of the whole command",
         "cold medians": f"{cold_pairs} pair(s) of cold builds, full alone then all",

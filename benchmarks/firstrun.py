@@ -9,8 +9,6 @@ times are compared as ratios within the run, never against fixed limits.
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import subprocess
 import tempfile
@@ -18,10 +16,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.bench import COMMAND, Bench, second_engine, write_section
+from benchmarks.bench import COMMAND, Bench, run_facts, second_engine, write_section
 from conjure_sandbox.compression import GZIP, ZSTD, Compression
 from conjure_sandbox.config import EXECUTOR_FLAGS
 from conjure_sandbox.engine import reason as engine_reason
@@ -228,12 +225,8 @@ def run(
             f"--runs {runs}: a median needs one run or more", "pass --runs 1 or more"
         )
     measured = measure(plan, docker_dir, registry, runs, log)
-    engine = subprocess.run(
-        ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True
-    ).stdout.strip()
     facts = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{os.cpu_count()} cores, {platform.machine()}, engine {engine}",
+        **run_facts(),
         "compressions": f"{GZIP} (BuildKit's default level) and {ZSTD}, forced on every layer",
         "times": f"medians of {runs} runs; each run, wall clock of one `docker pull` and one "
         "`docker run` per variant and compression, in a new engine whose data root is a tmpfs",
