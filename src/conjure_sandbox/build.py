@@ -15,9 +15,9 @@ from conjure_sandbox.basechoice import choose_base
 from conjure_sandbox.cabundle import resolve_ca_bundle
 from conjure_sandbox.cache import parse_cache
 from conjure_sandbox.catalogue import job_slug, load_catalogue
-from conjure_sandbox.compression import check_engine, parse_compression
+from conjure_sandbox.compression import Compression, check_engine, parse_compression
 from conjure_sandbox.config import Settings, docker_dir
-from conjure_sandbox.engine import local_images, remote_exists
+from conjure_sandbox.engine import LocalImage, local_images, remote_exists
 from conjure_sandbox.engine import reason as engine_reason
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import BuildPlan, BuildSources, plan_build, target_tags
@@ -50,7 +50,7 @@ def build_images(
     A failing variant does not stop the others: failures come back as results.
     """
     request.check()
-    variants, tag, base, builder = request.variants, request.tag, request.base, request.builder
+    variants, tag, builder = request.variants, request.tag, request.builder
     context, jobs, progress = request.context, request.jobs, request.progress
     export_dir = request.output.directory if isinstance(request.output, Export) else None
     catalogue = load_catalogue(context or docker_dir())
@@ -69,43 +69,13 @@ def build_images(
     host_only = request.output is None or isinstance(request.output, Load)
     wanted = request.platforms or ((host_platform(),) if host_only else ())
     prerequisites.check_platform_names(wanted)
-    wanted_base = base or settings.base_image
     tags = [t for v in selected for t in target_tags(v, settings.image, version, tag)]
     # One cheap query answers both "which base?" and "is anything out of date?".
-    known = local_images([wanted_base, settings.local_base, *tags])
-    engine_client: list[DockerClient] = [client] if client else []
-
-    def engine() -> DockerClient:
-        if not engine_client:
-            engine_client.append(_default_client())
-        return engine_client[0]
-
+    known = local_images([request.base or settings.base_image, settings.local_base, *tags])
+    engine = _Engine(client)
     if known is None:
         prerequisites.probe(engine(), builder)  # raises the engine's own one-line error
-    base_ref = choose_base(
-        wanted=wanted_base,
-        local_base=settings.local_base,
-        explicit=base is not None or settings.base != "upstream",
-        publishing=request.publishing,
-        is_present=lambda ref: (
-            ref in known if known is not None else prerequisites.image_present(engine(), ref)
-        ),
-        is_pullable=remote_exists,
-        warn=log,
-    )
-    if known is not None and base_ref not in known and not dry_run:
-        # Pulled now rather than by BuildKit: its creation time is every written file's.
-        from python_on_whales.exceptions import DockerException
-
-        log(f"pulling base {base_ref}")
-        try:
-            engine().image.pull(base_ref, quiet=True)
-        except DockerException as error:
-            raise SandboxError(
-                f"pulling base {base_ref} failed: {engine_reason(error)}",
-                "check registry access, or set CONJURE_BASE=local (after `invoke base`)",
-            ) from None
-        known = {**known, **(local_images([base_ref]) or {})}
+    base_ref, known = _base(request, settings, known, engine, dry_run, log)
     base_image = known.get(base_ref) if known else None
     plan = plan_build(
         catalogue,
@@ -149,20 +119,7 @@ def build_images(
     stale = replace(plan, targets=tuple(t for t in plan.targets if t.variant.name not in current))
     if stale.targets or builder:  # a named builder is checked even when nothing is stale
         facts = prerequisites.probe(engine(), builder)
-        prerequisites.check_platforms(facts, {p for t in stale.targets for p in t.platforms})
-        for target in stale.targets:
-            prerequisites.check_load(facts, target.platforms, target.load)
-        if any(t.load for t in stale.targets):
-            check_engine(facts.server_version, compression, "a load would give it")
-        if builder and facts.driver == "docker":
-            plan = replace(plan, builder=None, context=builder)
-            stale = replace(stale, builder=None, context=builder)
-        if facts.driver != "docker" and any(t.sbom for t in stale.targets):
-            log(
-                f"note: no SBOM attestations: a {facts.driver}-driver builder cannot run the "
-                "generator image the engine holds (use a docker-driver builder for SBOMs)"
-            )
-            plan, stale = (_without_sbom(p) for p in (plan, stale))
+        plan, stale = _fit_to_builder(plan, stale, facts, compression, log)
     # Each build's metadata file, and each pushed image's layout (see _via_layouts).
     scratch = "" if dry_run else tempfile.mkdtemp(prefix="conjure-build-")
     directory = str(export_dir) if export_dir else scratch or "<scratch>"
@@ -191,6 +148,82 @@ def build_images(
         )
         for t in plan.targets
     ]
+
+
+class _Engine:
+    """The docker client, made on first use: an up-to-date build never imports
+    python-on-whales."""
+
+    def __init__(self, client: DockerClient | None) -> None:
+        self._client = client
+
+    def __call__(self) -> DockerClient:
+        if self._client is None:
+            self._client = _default_client()
+        return self._client
+
+
+def _base(
+    request: BuildRequest,
+    settings: Settings,
+    known: dict[str, LocalImage] | None,
+    engine: _Engine,
+    dry_run: bool,
+    log: Log,
+) -> tuple[str, dict[str, LocalImage] | None]:
+    """The base a build uses (see ``basechoice``), pulled now if the engine lacks it: its
+    creation time is every written file's. Returns it and what the engine holds then."""
+    base_ref = choose_base(
+        wanted=request.base or settings.base_image,
+        local_base=settings.local_base,
+        explicit=request.base is not None or settings.base != "upstream",
+        publishing=request.publishing,
+        is_present=lambda ref: (
+            ref in known if known is not None else prerequisites.image_present(engine(), ref)
+        ),
+        is_pullable=remote_exists,
+        warn=log,
+    )
+    if known is None or base_ref in known or dry_run:
+        return base_ref, known
+    from python_on_whales.exceptions import DockerException
+
+    log(f"pulling base {base_ref}")
+    try:
+        engine().image.pull(base_ref, quiet=True)
+    except DockerException as error:
+        raise SandboxError(
+            f"pulling base {base_ref} failed: {engine_reason(error)}",
+            "check registry access, or set CONJURE_BASE=local (after `invoke base`)",
+        ) from None
+    return base_ref, {**known, **(local_images([base_ref]) or {})}
+
+
+def _fit_to_builder(
+    plan: BuildPlan,
+    stale: BuildPlan,
+    facts: prerequisites.EngineFacts,
+    compression: Compression,
+    log: Log,
+) -> tuple[BuildPlan, BuildPlan]:
+    """Check what the builder offers against what the stale targets need; a docker-driver
+    builder runs through its context, and a builder that cannot run the SBOM generator
+    builds without SBOMs, saying so."""
+    prerequisites.check_platforms(facts, {p for t in stale.targets for p in t.platforms})
+    for target in stale.targets:
+        prerequisites.check_load(facts, target.platforms, target.load)
+    if any(t.load for t in stale.targets):
+        check_engine(facts.server_version, compression, "a load would give it")
+    if plan.builder and facts.driver == "docker":
+        plan = replace(plan, builder=None, context=plan.builder)
+        stale = replace(stale, builder=None, context=stale.builder)
+    if facts.driver != "docker" and any(t.sbom for t in stale.targets):
+        log(
+            f"note: no SBOM attestations: a {facts.driver}-driver builder cannot run the "
+            "generator image the engine holds (use a docker-driver builder for SBOMs)"
+        )
+        plan, stale = (_without_sbom(p) for p in (plan, stale))
+    return plan, stale
 
 
 def _without_sbom(plan: BuildPlan) -> BuildPlan:
