@@ -11,6 +11,7 @@ from pathlib import Path
 from benchmarks.bench import COMMAND, Bench, Figure, Log, write_section
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import BuildPlan
+from conjure_sandbox.request import Push
 
 EXPORT_SECTION = "Reproducible export"
 
@@ -58,8 +59,7 @@ def export_cost(
     plain = replace(
         target,
         tags=(f"{plain_registry}/conjure-bench/plain-{stamp}:0",),
-        load=False,
-        push=True,
+        delivery=Push(),
         sbom="",
         provenance="mode=max",
         layout="",

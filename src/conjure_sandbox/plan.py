@@ -18,7 +18,15 @@ from conjure_sandbox.compression import DEFAULT, Compression
 from conjure_sandbox.dockerfiles import is_layer_file
 from conjure_sandbox.inputs import INPUTS_LABEL, inputs_digest
 from conjure_sandbox.provenance import Provenance
-from conjure_sandbox.request import BuildRequest, Export, Load, Push, PushByDigest
+from conjure_sandbox.request import (
+    BuildRequest,
+    CacheOnly,
+    Export,
+    Load,
+    Output,
+    Push,
+    PushByDigest,
+)
 from conjure_sandbox.tags import prefixed_tag, version_tag
 
 SOURCE_URL = "https://github.com/holsee/conjure-sandbox"
@@ -44,8 +52,8 @@ class BuildTarget:
     build_args: tuple[tuple[str, str], ...]
     labels: tuple[tuple[str, str], ...]
     secrets: tuple[str, ...] = ()
-    load: bool = False
-    push: bool = False
+    # Where the image goes: one kind, never a contradiction (see request.py).
+    delivery: Output = field(default_factory=CacheOnly)
     cache: bool = True
     cache_from: tuple[str, ...] = ()
     cache_to: tuple[str, ...] = ()
@@ -54,8 +62,6 @@ class BuildTarget:
     provenance: str = ""
     # The SBOM generator image (see sbom.py), or empty for no SBOM attestation.
     sbom: str = ""
-    # Push untagged, by digest, into this repository (CI's per-platform jobs).
-    by_digest: str = ""
     # The OCI layout (a tarball) a pushed or exported image is written to;
     # conjure-sandbox then uploads it (the docker driver cannot push by digest).
     layout: str = ""
@@ -63,6 +69,20 @@ class BuildTarget:
     metadata: str = ""
     # Of every layer the image (and the cache export) is given.
     compression: Compression = DEFAULT
+
+    @property
+    def load(self) -> bool:
+        return isinstance(self.delivery, Load)
+
+    @property
+    def push(self) -> bool:
+        """Pushed under its tags (a push by digest is ``by_digest``)."""
+        return isinstance(self.delivery, Push)
+
+    @property
+    def by_digest(self) -> str:
+        """The repository an untagged push by digest goes to, else empty."""
+        return self.delivery.repository if isinstance(self.delivery, PushByDigest) else ""
 
     @property
     def output(self) -> str:
@@ -274,8 +294,15 @@ def plan_build(catalogue: Catalogue, request: BuildRequest, sources: BuildSource
             ),
             labels=labels_for(variant, own, base, sources.base_id),
             secrets=(secret_spec(sources.ca_bundle),) if sources.ca_bundle else (),
-            load=loads,
-            push=push and not by_digest,
+            delivery=(
+                PushByDigest(image)
+                if by_digest
+                else output
+                if isinstance(output, Push | Export)
+                else Load()
+                if loads
+                else CacheOnly()
+            ),
             cache=cache,
             cache_from=(
                 sources.cache_store.imports(variant.name, wanted, variant.platforms)
@@ -285,7 +312,6 @@ def plan_build(catalogue: Catalogue, request: BuildRequest, sources: BuildSource
             cache_to=sources.cache_store.exports(variant.name, wanted, sources.compression),
             provenance="mode=max" if push or by_digest else "",
             sbom=sources.sbom if loads or push or by_digest or export else "",
-            by_digest=image if by_digest else "",
             compression=sources.compression,
         )
         own_files = {

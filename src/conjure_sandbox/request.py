@@ -25,7 +25,10 @@ class Push:
 
 @dataclass(frozen=True)
 class PushByDigest:
-    """Untagged, by digest, into the image's repository (CI's per-platform jobs)."""
+    """Untagged, by digest, into the image's repository (CI's per-platform jobs); the plan
+    names the repository."""
+
+    repository: str = ""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from conjure_sandbox.catalogue import Expectations, Variant
 from conjure_sandbox.compression import layer_tar
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.plan import BuildTarget
+from conjure_sandbox.request import Load
 from conjure_sandbox.runner import run_target
 from tests.integration.conftest import ROOT
 
@@ -92,7 +93,7 @@ def test_bundle_is_used_in_the_build_and_absent_from_every_layer(tmp_path: Path)
         build_args=(("BASE", settings.local_base), ("PRESENT_MARKER", present)),
         labels=(),
         secrets=(secret_spec(bundle),),
-        load=True,
+        delivery=Load(),
     )
     lines: list[str] = []
     result = run_target(docker, target, None, lines.append)

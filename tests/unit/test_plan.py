@@ -14,7 +14,7 @@ from conjure_sandbox.config import docker_dir
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import BuildPlan, BuildSources, plan_build
 from conjure_sandbox.provenance import Provenance
-from conjure_sandbox.request import BuildRequest, output_for
+from conjure_sandbox.request import BuildRequest, Push, output_for
 
 CATALOGUE = load_catalogue(docker_dir())
 PROVENANCE = Provenance(version="0.1.0", revision="abc123", epoch=1767225600)
@@ -214,8 +214,8 @@ def test_every_output_and_cache_export_carries_the_chosen_compression() -> None:
         store = CacheStore("local", "/c")
         plan = _plan(platforms=("linux/amd64",), compression=compression, cache_store=store)
         loaded = plan.targets[0]
-        layout = replace(loaded, load=False, push=True, layout="/l.tar")
-        pushed = replace(loaded, load=False, push=True)
+        layout = replace(loaded, delivery=Push(), layout="/l.tar")
+        pushed = replace(loaded, delivery=Push())
         for target in (loaded, layout, pushed):
             assert target.output.endswith(f",{compression.exporter_options}")
         assert loaded.cache_to[0].endswith(f",{compression.exporter_options}")

@@ -11,7 +11,7 @@ from conjure_sandbox.engine import LocalImage, local_images
 from conjure_sandbox.inputs import INPUTS_LABEL, context_files
 from conjure_sandbox.plan import BuildSources, BuildTarget, plan_build
 from conjure_sandbox.provenance import Provenance
-from conjure_sandbox.request import BuildRequest
+from conjure_sandbox.request import BuildRequest, Push
 from conjure_sandbox.uptodate import is_current
 
 CATALOGUE = load_catalogue(docker_dir())
@@ -64,7 +64,7 @@ def test_push_and_no_cache_always_build(tmp_path: Path) -> None:
     target = _target(tmp_path)
     _write_cache(target)
     known = _holding(target, target.inputs)
-    assert not is_current(replace(target, push=True, load=False), known)
+    assert not is_current(replace(target, delivery=Push()), known)
     assert not is_current(replace(target, cache=False), known)
 
 
