@@ -94,10 +94,12 @@ class BuildTarget:
             # The name is the SBOM's subject, and what the engine tags on loading.
             name = f",name={self.tags[0]}" if self.tags else ""
             return f"type=oci,dest={self.layout}{name},{options}"
+        # OCI media types, as a layout has: a loaded image then has the digest its export
+        # has, with or without attestations (which force them anyway).
         if self.load:
-            return f"type=docker,{options}"
+            return f"type=docker,oci-mediatypes=true,{options}"
         if self.push:
-            return f"type=registry,{options}"
+            return f"type=registry,oci-mediatypes=true,{options}"
         return ""
 
     @property

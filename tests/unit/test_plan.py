@@ -79,7 +79,9 @@ def test_buildx_command_line_is_the_equivalent_of_the_plan() -> None:
     assert "--no-cache" in argv
     # A load is an --output, the one form that carries the layers' compression.
     assert "--load" not in argv
-    assert argv[argv.index("--output") + 1] == f"type=docker,{ZSTD.exporter_options}"
+    assert argv[argv.index("--output") + 1] == (
+        f"type=docker,oci-mediatypes=true,{ZSTD.exporter_options}"
+    )
     assert argv[-1] == str(docker_dir())
     assert argv[argv.index("--file") + 1].endswith("Dockerfile.minimal")
 
@@ -195,7 +197,7 @@ def test_bake_definition_mirrors_the_plan() -> None:
     assert minimal["tags"] == list(target.tags)
     assert minimal["labels"] == dict(target.labels)
     assert minimal["cache-to"] == list(target.cache_to)
-    assert minimal["output"] == [f"type=docker,{ZSTD.exporter_options}"]
+    assert minimal["output"] == [f"type=docker,oci-mediatypes=true,{ZSTD.exporter_options}"]
     assert minimal["dockerfile"] == str(target.variant.dockerfile)
 
 
@@ -205,7 +207,7 @@ def test_bake_loads_what_invoke_build_exports_to_a_layout_and_attests_the_same_s
     bake = BuildPlan((exported,)).bake_definition()
     minimal = bake["target"]["minimal"]  # type: ignore[index]
     assert exported.output.startswith("type=oci,dest=/scratch/minimal.tar")
-    assert minimal["output"] == [f"type=docker,{ZSTD.exporter_options}"]
+    assert minimal["output"] == [f"type=docker,oci-mediatypes=true,{ZSTD.exporter_options}"]
     assert "type=sbom,generator=gen:1" in minimal["attest"]
 
 
