@@ -19,7 +19,7 @@ from dataclasses import replace
 from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.compression import DEFAULT, can_unpack, check_engine, parse_compression
 from conjure_sandbox.config import Settings, docker_dir
-from conjure_sandbox.engine import reason
+from conjure_sandbox.engine import reason as engine_reason
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.pins import Pins, load_pins
 from conjure_sandbox.tags import parse_version, prefixed_tag
@@ -163,7 +163,7 @@ def _pull(pinned: str, digest: str) -> str | None:
     try:
         docker.image.pull(pinned, quiet=True)
     except DockerException as error:
-        return reason(error)
+        return engine_reason(error)
     found = (local_images([pinned]) or {}).get(pinned)
     if found is None or found.id != digest:
         return f"the engine holds {found.id[:19] if found else 'nothing'} after the pull"
@@ -185,4 +185,4 @@ def _build(settings: Settings, variant: str, say: Callable[[str], None]) -> str 
     failed = [r for r in results if not r.ok]
     if not failed:
         return None
-    return reason(failed[0].error or "", "failed")
+    return engine_reason(failed[0].error or "", "failed")
