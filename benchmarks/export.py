@@ -63,6 +63,7 @@ def export_cost(
         sbom="",
         provenance="mode=max",
         layout="",
+        metadata="",  # the dry-run plan names a scratch path nobody made
     )
     reference = bench.run([*plain.buildx_argv()[:-1], "--progress=quiet", str(plain.context)])
     name = f"push {target.variant.name} ({', '.join(target.platforms)}), layers cached"
