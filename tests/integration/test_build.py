@@ -10,17 +10,16 @@ import json
 import os
 import shutil
 import subprocess
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from conjure_sandbox.catalogue import load_catalogue
 from conjure_sandbox.compression import ZSTD, parse_compression
 from conjure_sandbox.config import Settings, docker_dir
+from conjure_sandbox.ocilayout import OciLayout
 from tests.integration.conftest import (
     ROOT,
     index_platforms,
@@ -257,18 +256,12 @@ def _layer_media_types(ref: str, tmp_path: Path) -> set[str]:
     """What the engine stores for ``ref``'s layers, read from ``docker save``'s layout."""
     saved = tmp_path / f"saved-{time.monotonic_ns()}.tar"
     subprocess.run(["docker", "image", "save", "--output", str(saved), ref], check=True)
-    with tarfile.open(saved) as layout:
-
-        def read(digest: str) -> dict[str, Any]:
-            handle = layout.extractfile(f"blobs/sha256/{digest.removeprefix('sha256:')}")
-            assert handle is not None
-            return dict(json.load(handle))
-
-        index = json.load(layout.extractfile("index.json"))  # type: ignore[arg-type]
-        root = read(index["manifests"][0]["digest"])
+    with OciLayout(saved) as oci:
+        top = oci.root()
+        root = json.loads(oci.blob(top["digest"]))
         manifests = [
-            read(m["digest"])
-            for m in root.get("manifests", [index["manifests"][0]])
+            json.loads(oci.blob(m["digest"]))
+            for m in root.get("manifests", [top])
             if m.get("platform", {}).get("os") != "unknown"
         ]
     return {layer["mediaType"] for m in manifests for layer in m["layers"]}
