@@ -5,10 +5,11 @@ every request, so a test can show that nothing was pulled."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.loopback import LoopbackServer
 
 OLD_VERSION = "20.10.24+dfsg1"
 _API = "1.41"
@@ -49,11 +50,8 @@ def old_engine() -> Iterator[tuple[str, list[str]]]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = LoopbackServer(0, Handler)
     try:
-        yield f"tcp://127.0.0.1:{server.server_address[1]}", seen
+        yield f"tcp://{server.host}", seen
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()

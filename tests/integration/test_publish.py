@@ -28,10 +28,10 @@ from conjure_sandbox.registry import (
 from conjure_sandbox.tags import release_tags
 from conjure_sandbox.tested import Coverage, TestedImage, record
 from conjure_sandbox.version import package_version
+from tests.faultproxy import Fault, FaultProxy
 from tests.integration.conftest import Registry, index_platforms, raw_manifest, run_invoke
-from tests.integration.faultproxy import Fault, FaultProxy
-from tests.integration.tokenissuer import TokenIssuer
 from tests.registrypush import docker_push
+from tests.tokenissuer import TokenIssuer
 
 # On a new machine the first test here builds every variant for arm64 under QEMU
 # (LibreOffice included): allow well over the default 30 minutes.

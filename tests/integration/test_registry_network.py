@@ -25,11 +25,11 @@ from conjure_sandbox.registry import (
     push_layout,
 )
 from conjure_sandbox.registry.layout import _Pusher
-from tests.integration.blobstore import BlobStore
+from tests.blobstore import BlobStore
+from tests.faultproxy import Fault, FaultProxy
 from tests.integration.conftest import Registry
-from tests.integration.faultproxy import Fault, FaultProxy
-from tests.integration.tokenissuer import TokenIssuer
 from tests.ocilayout import write_layout
+from tests.tokenissuer import TokenIssuer
 
 pytestmark = pytest.mark.registry
 
@@ -77,28 +77,6 @@ def test_a_blob_redirect_to_another_host_never_carries_the_credentials(
     seen = json.dumps(store.requests)
     assert "authorization" not in seen.lower(), seen
     assert PASSWORD not in seen
-
-
-def test_a_token_realm_over_plain_http_off_loopback_gets_no_password() -> None:
-    from conjure_sandbox.registry.auth import authorization
-
-    challenge = 'Bearer realm="http://auth.example.com/token",service="registry"'
-    with pytest.raises(SandboxError, match="not https") as refused:
-        authorization(challenge, Credentials(USER, PASSWORD), "https://registry.example.com/v2/")
-    assert "\n" not in str(refused.value)
-
-
-def test_an_unreachable_registry_is_one_line_after_the_retries(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    nowhere = Repository("127.0.0.1:5049", PATH)  # nothing listens there
-    with pytest.raises(SandboxError) as failed:
-        list_tags(nowhere)
-    message = str(failed.value)
-    assert message.startswith("127.0.0.1:5049/holsee/conjure-sandbox: registry unreachable")
-    assert "after 3 tries (Connection refused)" in message
-    assert "\n" not in message
-    assert "retry 2 of 2" in capsys.readouterr().err
 
 
 def test_a_reset_mid_upload_is_retried_and_the_push_completes(

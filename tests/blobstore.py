@@ -8,16 +8,16 @@ reads them to prove that no credential followed the redirect.
 from __future__ import annotations
 
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+from tests.loopback import LoopbackServer
 
-class BlobStore:
+
+class BlobStore(LoopbackServer):
     """Listens on ``127.0.0.1:port``; ``GET /blobs/sha256:<hex>`` reads the registry's storage."""
 
     def __init__(self, port: int, storage: Path) -> None:
-        self.host = f"127.0.0.1:{port}"
         self.requests: list[dict[str, str]] = []
         store = self
 
@@ -44,10 +44,4 @@ class BlobStore:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(port, Handler)

@@ -10,7 +10,7 @@ every run. Actions:
 - ``500``: answer 500 Internal Server Error without forwarding.
 
 With ``down`` every later request is dropped too, as if the registry had been
-killed, until ``heal()``.
+killed, or answered 500 when that was the fault (it fell over), until ``heal()``.
 
 With ``blob_host`` it also plays a registry whose storage lives elsewhere
 (GHCR's CDN, S3): a blob GET the registry answers 200 (auth checked) is
@@ -23,7 +23,9 @@ import http.client
 import re
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.loopback import LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,13 @@ class Fault:
     down: bool = False
 
 
-class FaultProxy:
-    """Listens on ``127.0.0.1:port``, forwards to ``upstream`` (host:port), fails one request."""
+class FaultProxy(LoopbackServer):
+    """Listens on ``127.0.0.1:port`` (0: a free one), forwards to ``upstream`` (host:port),
+    fails one request."""
 
     def __init__(
         self, port: int, upstream: str, fault: Fault | None = None, blob_host: str = ""
     ) -> None:
-        self.host = f"127.0.0.1:{port}"
         self.upstream, self.fault, self.blob_host = upstream, fault, blob_host
         self.seen = 0
         self.fired = self.is_down = False
@@ -120,16 +122,14 @@ class FaultProxy:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(port, Handler)
 
     def decide(self, method: str, path: str) -> str:
         """What to do with this request: forward, or the fault's action."""
         with self.lock:
             if self.is_down:
-                return "drop"
+                # Killed, every request is dropped; fallen over, every one answered 500.
+                return "500" if self.fault and self.fault.action == "500" else "drop"
             fault = self.fault
             if fault and not self.fired and method == fault.method and re.search(fault.path, path):
                 self.seen += 1
@@ -143,7 +143,3 @@ class FaultProxy:
         """The registry is back: forward everything from now on."""
         with self.lock:
             self.is_down, self.fault = False, None
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

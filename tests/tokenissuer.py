@@ -15,12 +15,11 @@ import base64
 import contextlib
 import datetime
 import json
-import threading
 import time
 import urllib.parse
 import uuid
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import jwt
@@ -29,15 +28,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from tests.loopback import LoopbackServer
+
 SERVICE = "conjure-test-registry"
 ISSUER = "conjure-test-issuer"
 
 
-class TokenIssuer:
+class TokenIssuer(LoopbackServer):
     def __init__(
         self, port: int, users: Mapping[str, str], pushers: set[str], directory: Path
     ) -> None:
-        self.realm = f"http://127.0.0.1:{port}/token"
         self.users, self.pushers = dict(users), set(pushers)
         self.scopes_granted: list[str] = []
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -89,9 +89,8 @@ class TokenIssuer:
                 with contextlib.suppress(BrokenPipeError):  # the client gave up on it
                     self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(port, Handler)
+        self.realm = f"http://{self.host}/token"
 
     def basic_user(self, header: str) -> str | None:
         if not header.lower().startswith("basic "):
@@ -131,7 +130,3 @@ class TokenIssuer:
             f"    realm: {self.realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n"
             f"    rootcertbundle: {self.certificate}\n"
         )
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
