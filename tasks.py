@@ -248,12 +248,12 @@ def publish(
 
     from conjure_sandbox.config import Settings
     from conjure_sandbox.publish import publish as run_publish
-    from conjure_sandbox.publishplan import FromDigests, FromEngine, PublishRequest, publish_kind
+    from conjure_sandbox.publishplan import PublishRequest, Route, publish_kind
 
     def run() -> None:
         request = PublishRequest(
             variants=tuple(variant or ()),
-            route=FromDigests() if from_digests else FromEngine(),
+            route=Route.DIGESTS if from_digests else Route.ENGINE,
             kind=publish_kind(edge, maintenance),
             force=force,
             password_stdin=password_stdin,

@@ -26,13 +26,15 @@ CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
 
 @dataclass(frozen=True)
 class EngineFacts:
-    """What the engine and its builder can do."""
+    """What the engine (``docker info``) and its buildx builder (``buildx inspect``) can do."""
 
     server_version: str
-    builder: str
-    platforms: tuple[str, ...]
+    # Images keep their OCI index, so a multi-platform image can be loaded.
     containerd_store: bool
-    driver: str = "docker"
+    builder: str
+    # "docker" runs in the engine; the others (docker-container, …) are builders of their own.
+    driver: str
+    platforms: tuple[str, ...]
 
 
 def probe(client: DockerClient, builder: str | None = None) -> EngineFacts:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 from conjure_sandbox.catalogue import Catalogue
@@ -21,14 +22,11 @@ from conjure_sandbox.tags import TagSet, check_newer, parse_version, tags_for, v
 from conjure_sandbox.tested import TestedImage, complete_runs, untested_platforms
 
 
-@dataclass(frozen=True)
-class FromEngine:
-    """The tested images are in the local engine: push them (a maintainer's route)."""
+class Route(Enum):
+    """Where the tested images are, and so how they are published."""
 
-
-@dataclass(frozen=True)
-class FromDigests:
-    """The tested images are in the registry by digest: merge them (CI's route)."""
+    ENGINE = "engine"  # in the local engine: push them (a maintainer's route)
+    DIGESTS = "digests"  # in the registry by digest: merge them (CI's route)
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ class PublishRequest:
     """One ``invoke publish``."""
 
     variants: tuple[str, ...] = ()
-    route: FromEngine | FromDigests = FromEngine()
+    route: Route = Route.ENGINE
     kind: Release | Edge = Release()
     # Overwrite a version tag that holds other content (saying so).
     force: bool = False
@@ -62,7 +60,7 @@ class PublishRequest:
 
     @property
     def from_digests(self) -> bool:
-        return isinstance(self.route, FromDigests)
+        return self.route is Route.DIGESTS
 
     @property
     def edge(self) -> str:

@@ -15,8 +15,20 @@ from conjure_sandbox.prerequisites import (
     check_platforms,
 )
 
-AMD64_ONLY = EngineFacts("26.1.5", "default", ("linux/amd64", "linux/386"), containerd_store=False)
-FULL = EngineFacts("26.1.5", "default", ("linux/amd64", "linux/arm64"), containerd_store=True)
+AMD64_ONLY = EngineFacts(
+    "26.1.5",
+    containerd_store=False,
+    builder="default",
+    driver="docker",
+    platforms=("linux/amd64", "linux/386"),
+)
+FULL = EngineFacts(
+    "26.1.5",
+    containerd_store=True,
+    builder="default",
+    driver="docker",
+    platforms=("linux/amd64", "linux/arm64"),
+)
 
 
 def test_missing_emulation_names_the_platform_and_the_fix() -> None:

@@ -12,11 +12,10 @@ from conjure_sandbox.config import docker_dir
 from conjure_sandbox.engine import LocalImage
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.publishplan import (
-    FromDigests,
-    FromEngine,
     PublishPlan,
     PublishRequest,
     RegistryState,
+    Route,
     plan_publish,
     publish_kind,
 )
@@ -52,7 +51,7 @@ def _plan(**overrides: Any) -> PublishPlan:
     version = overrides.pop("version", "0.2.0")
     request = PublishRequest(
         variants=tuple(overrides.pop("variants", ())),
-        route=FromDigests() if overrides.pop("from_digests", False) else FromEngine(),
+        route=Route.DIGESTS if overrides.pop("from_digests", False) else Route.ENGINE,
         kind=publish_kind(overrides.pop("edge", ""), overrides.pop("maintenance", False)),
         force=overrides.pop("force", False),
     )
