@@ -27,6 +27,7 @@ from conjure_sandbox.publishplan import (
     PublishRequest,
     VariantRelease,
     plan_publish,
+    publish_targets,
 )
 from conjure_sandbox.publishstate import read_state
 from conjure_sandbox.registry import (
@@ -276,14 +277,14 @@ def publish(
     from conjure_sandbox.config import docker_dir
     from conjure_sandbox.registry import parse_repository
 
-    variants, edge, maintenance = request.variants, request.edge, request.maintenance
+    edge, maintenance = request.edge, request.maintenance
     from_digests, digest_file, record = request.from_digests, request.digest_file, request.record
     for output in (digest_file, record):
         if output:
             _check_writable(output)
     repository = parse_repository(settings.image)
     catalogue = load_catalogue(docker_dir())
-    selected = catalogue.select(variants)
+    catalogue.select(request.variants)  # an unknown variant is refused before anything is read
     credentials = credentials_from_env(stdin=request.password_stdin)
     records = tested.load(settings.tested_directory)
     if not from_digests:
@@ -302,8 +303,9 @@ def publish(
     )
     version, published = facts.version, list(facts.published)
 
-    state = read_state(selected, request, repository, version, published, records, credentials)
-    plan = plan_publish(catalogue, request, version, repository, state)
+    targets = publish_targets(catalogue, request, version, repository, published, records)
+    state = read_state(targets, request, repository, version, records, credentials)
+    plan = plan_publish(targets, request, version, repository, state)
     log("# plan")
     for line in plan.describe():
         log(line)
@@ -317,8 +319,10 @@ def publish(
 
         now = list_tags(repository, credentials)
         return {
-            v.name: tags_for(version, v, now, edge=edge, maintenance=maintenance).floating
-            for v in selected
+            t.variant.name: tags_for(
+                version, t.variant, now, edge=edge, maintenance=maintenance
+            ).floating
+            for t in targets
         }
 
     with client_config(credentials, repository.host, log) as config_dir:

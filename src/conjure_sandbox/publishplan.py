@@ -8,12 +8,12 @@ decides.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from conjure_sandbox.catalogue import Catalogue
+from conjure_sandbox.catalogue import Catalogue, Variant
 from conjure_sandbox.engine import LocalImage
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import VERSION_LABEL
@@ -82,11 +82,46 @@ def publish_kind(edge: str, maintenance: bool) -> Release | Edge:
 
 
 @dataclass(frozen=True)
+class Target:
+    """One variant to publish: its tags, and on the digests route its tested images by digest."""
+
+    variant: Variant
+    tags: TagSet
+    sources: tuple[str, ...] = ()
+
+
+def publish_targets(
+    catalogue: Catalogue,
+    request: PublishRequest,
+    version: str,
+    repository: Repository,
+    published: Sequence[str],
+    records: Sequence[TestedImage],
+) -> tuple[Target, ...]:
+    """Each selected variant's tags (from the tags already ``published``) and, on the digests
+    route, the records' tested images; refused when a release would not be the newest."""
+    parsed = str(parse_version(version))
+    edge, maintenance = request.edge, request.maintenance
+    targets = []
+    for variant in catalogue.select(request.variants):
+        if not edge:
+            check_newer(parsed, published, variant, maintenance=maintenance)
+        tags = tags_for(parsed, variant, published, edge=edge, maintenance=maintenance)
+        sources = (
+            tested_digests(variant.name, variant.platforms, repository, list(records), parsed)
+            if request.from_digests
+            else ()
+        )
+        targets.append(Target(variant, tags, sources))
+    return tuple(targets)
+
+
+@dataclass(frozen=True)
 class RegistryState:
     """What was read before planning.
 
-    ``local`` maps each variant's version tag to the engine's image; ``published``
-    is the repository's tags; ``remote_digests`` maps version tags to what the
+    ``local`` maps each variant's version tag to the engine's image; ``records``
+    are the test records; ``remote_digests`` maps version tags to what the
     registry holds there. On the digests route ``content`` gives, per variant,
     the identity the merged index would have (compared with ``remote_digests``).
     ``lone_manifests`` names version tags that hold one of the tested image's own
@@ -98,7 +133,6 @@ class RegistryState:
 
     local: Mapping[str, LocalImage]
     records: tuple[TestedImage, ...]
-    published: tuple[str, ...]
     remote_digests: Mapping[str, str | None]
     content: Mapping[str, str] = field(default_factory=dict)
     lone_manifests: tuple[str, ...] = ()
@@ -165,7 +199,7 @@ class PublishPlan:
 
 
 def plan_publish(
-    catalogue: Catalogue,
+    targets: Sequence[Target],
     request: PublishRequest,
     version: str,
     repository: Repository,
@@ -180,20 +214,16 @@ def plan_publish(
     unservable tag is written again.
     """
     lone, broken = set(state.lone_manifests), set(state.unservable)
-    edge, maintenance, from_digests = request.edge, request.maintenance, request.from_digests
-    published, records, local = list(state.published), list(state.records), state.local
+    from_digests = request.from_digests
+    records, local = list(state.records), state.local
     parsed = str(parse_version(version))
     releases = []
     overwrites = []
-    for variant in catalogue.select(request.variants):
-        if not edge:
-            check_newer(parsed, published, variant, maintenance=maintenance)
-        tags = tags_for(parsed, variant, published, edge=edge, maintenance=maintenance)
+    for target in targets:
+        variant, tags, sources = target.variant, target.tags, target.sources
         if from_digests:
-            sources = tested_digests(variant.name, variant.platforms, repository, records, parsed)
             local_ref, identity = "", state.content.get(variant.name, "")
         else:
-            sources = ()
             local_ref = version_tag(repository.name, str(parsed), variant)
             identity = _tested_local(
                 variant.name, variant.platforms, local_ref, local, records, parsed

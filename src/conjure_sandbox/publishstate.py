@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from conjure_sandbox.catalogue import Variant
 from conjure_sandbox.engine import LocalImage, local_images, own_manifests
-from conjure_sandbox.publishplan import PublishRequest, RegistryState, tested_digests
+from conjure_sandbox.publishplan import PublishRequest, RegistryState, Target
 from conjure_sandbox.registry import (
     Credentials,
     RemoteManifest,
@@ -18,52 +17,45 @@ from conjure_sandbox.registry import (
     ServerError,
     fetch_manifest,
 )
-from conjure_sandbox.tags import tags_for, version_tag
+from conjure_sandbox.tags import version_tag
 from conjure_sandbox.tested import TestedImage
 
 
 def read_state(
-    selected: Sequence[Variant],
+    targets: Sequence[Target],
     request: PublishRequest,
     repository: Repository,
     version: str,
-    published: Sequence[str],
     records: Sequence[TestedImage],
     credentials: Credentials | None,
 ) -> RegistryState:
     """Read, once, everything ``plan_publish`` decides from."""
-    edge, maintenance, from_digests = request.edge, request.maintenance, request.from_digests
-    records = list(records)
-    immutable = sorted(
-        {
-            t
-            for v in selected
-            for t in tags_for(version, v, published, edge=edge, maintenance=maintenance).immutable
-        }
-    )
+    immutable = sorted({tag for target in targets for tag in target.tags.immutable})
     held, unservable = _version_tags(repository, immutable, credentials)
     content: dict[str, str] = {}
-    refs = {v.name: version_tag(repository.name, str(version), v) for v in selected}
-    local = {} if from_digests else local_images(refs.values()) or {}
     lone: list[str] = []
-    if from_digests:
+    local: Mapping[str, LocalImage] = {}
+    if request.from_digests:
         # Compared by the image manifests inside: a merged index has no digest before it exists.
         remote = {t: " ".join(sorted(m.images)) if m else None for t, m in held.items()}
-        for v in selected:
-            sources = tested_digests(v.name, v.platforms, repository, records, version)
+        for target in targets:
             found = (
-                fetch_manifest(repository, ref.split("@", 1)[1], credentials) for ref in sources
+                fetch_manifest(repository, ref.split("@", 1)[1], credentials)
+                for ref in target.sources
             )
-            content[v.name] = " ".join(sorted({image for m in found if m for image in m.images}))
+            content[target.variant.name] = " ".join(
+                sorted({image for m in found if m for image in m.images})
+            )
     else:
         remote = {t: m.digest if m else None for t, m in held.items()}
-        for v in selected:
-            tags = tags_for(version, v, published, edge=edge, maintenance=maintenance).immutable
-            lone += _interrupted_pushes(tags, held, refs[v.name], local.get(refs[v.name]))
+        refs = {t.variant.name: version_tag(repository.name, version, t.variant) for t in targets}
+        local = local_images(refs.values()) or {}
+        for target in targets:
+            ref = refs[target.variant.name]
+            lone += _interrupted_pushes(target.tags.immutable, held, ref, local.get(ref))
     return RegistryState(
         local=local,
         records=tuple(records),
-        published=tuple(published),
         remote_digests=remote,
         content=content,
         lone_manifests=tuple(lone),

@@ -18,6 +18,7 @@ from conjure_sandbox.publishplan import (
     Route,
     plan_publish,
     publish_kind,
+    publish_targets,
 )
 from conjure_sandbox.registry import Repository, parse_repository
 from conjure_sandbox.tested import Coverage, TestedImage
@@ -55,15 +56,16 @@ def _plan(**overrides: Any) -> PublishPlan:
         kind=publish_kind(overrides.pop("edge", ""), overrides.pop("maintenance", False)),
         force=overrides.pop("force", False),
     )
+    published = overrides.pop("published", ("0.1.0", "0.1", "latest"))
     state: dict[str, Any] = {
         "local": _local(),
         "records": _records(),
-        "published": ("0.1.0", "0.1", "latest"),
         "remote_digests": {},
         **overrides,
     }
     state = {k: tuple(v) if isinstance(v, list) else v for k, v in state.items()}
-    return plan_publish(CATALOGUE, request, version, REPO, RegistryState(**state))
+    targets = publish_targets(CATALOGUE, request, version, REPO, published, state["records"])
+    return plan_publish(targets, request, version, REPO, RegistryState(**state))
 
 
 def test_version_tags_first_then_floating_tags_by_digest() -> None:
@@ -226,3 +228,44 @@ def test_a_tag_the_registry_cannot_serve_is_repaired() -> None:
     assert node.repair == ("0.2.0-node",)
     assert f"  repair        {REPO.name}:0.2.0-node <- " in "\n".join(plan.describe())
     assert plan.overwrites == ()
+
+
+def _pushed(platforms: tuple[str, ...] = BOTH) -> list[TestedImage]:
+    """Records of CI's per-platform jobs: each image tested in the registry by digest."""
+    return [
+        TestedImage(
+            v.name, p, f"{REPO.name}@sha256:{v.name}-{p[-5:]}", "sha256:x", "0.2.0", COMPLETE
+        )
+        for v in CATALOGUE
+        for p in platforms
+    ]
+
+
+def test_the_digests_route_merges_each_variant_s_tested_images_in_platform_order() -> None:
+    request = PublishRequest(variants=("minimal",), route=Route.DIGESTS)
+    targets = publish_targets(CATALOGUE, request, "0.2.0", REPO, ("0.1.0",), _pushed())
+    (minimal,) = targets
+    assert minimal.sources == tuple(
+        f"{REPO.name}@sha256:minimal-{p[-5:]}" for p in CATALOGUE.get("minimal").platforms
+    )
+    state = RegistryState(local={}, records=tuple(_pushed()), remote_digests={})
+    plan = plan_publish(targets, request, "0.2.0", REPO, state)
+    assert all(r.sources == minimal.sources for r in plan.releases)
+    merged = [line.split()[0] for line in plan.describe() if ":0.2.0-minimal <-" in line]
+    assert merged == ["merge"]
+
+
+def test_the_digests_route_refuses_a_platform_without_a_tested_image() -> None:
+    request = PublishRequest(variants=("minimal",), route=Route.DIGESTS)
+    with pytest.raises(SandboxError, match=r"linux/arm64 \(no record\)"):
+        publish_targets(CATALOGUE, request, "0.2.0", REPO, (), _pushed(("linux/amd64",)))
+
+
+def test_the_digests_route_cannot_repair_a_tag_the_registry_cannot_serve() -> None:
+    request = PublishRequest(variants=("minimal",), route=Route.DIGESTS)
+    targets = publish_targets(CATALOGUE, request, "0.2.0", REPO, (), _pushed())
+    state = RegistryState(
+        local={}, records=tuple(_pushed()), remote_digests={}, unservable=("0.2.0-minimal",)
+    )
+    with pytest.raises(SandboxError, match="imagetools cannot replace"):
+        plan_publish(targets, request, "0.2.0", REPO, state)
