@@ -293,3 +293,16 @@ def test_nothing_listening_is_one_line_naming_the_registry(
     assert "Connection refused" in message
     assert len(waits) == retry.REGISTRY.retries
     assert "retry 2 of 2" in capsys.readouterr().err
+
+
+def test_an_answer_that_is_not_json_is_one_line(
+    start: Callable[[Server], Server], tmp_path: Path
+) -> None:
+    registry = start(MemoryRegistry(tmp_path / "storage"))
+    repository = Repository(registry.host, PATH)
+    digest, _ = write_layout(tmp_path / "layout.tar")
+    push_layout(tmp_path / "layout.tar", repository, tag="0.1.0")
+    registry.manifests[f"{PATH}@{digest}"] = ("text/html", b"<html>a login page</html>")
+    with pytest.raises(SandboxError) as refused:
+        fetch_manifest(repository, "0.1.0")
+    assert "the manifest of 0.1.0 is not a JSON object" in _one_line(refused)

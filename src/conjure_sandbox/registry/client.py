@@ -56,6 +56,20 @@ def _open(
         return bytes(response.read()), response.headers
 
 
+def _document(body: bytes, repository: Repository, what: str) -> dict[str, Any]:
+    """A registry's JSON answer as an object; anything else is one line naming ``what``."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise SandboxError(
+            f"{repository.name}: {what} is not a JSON object",
+            "check that the address is a container registry (its /v2/ API)",
+        )
+    return document
+
+
 def _get(
     repository: Repository, path: str, credentials: Credentials | None, **headers: str
 ) -> bytes | None:
@@ -99,7 +113,7 @@ def list_tags(
         if found is None:
             break
         body, headers = found
-        tags.extend(json.loads(body).get("tags") or [])
+        tags.extend(_document(body, repository, "the tag list").get("tags") or [])
         path = _next_page(headers.get("Link", ""), repository)
     return tags
 
@@ -146,7 +160,7 @@ def fetch_manifest(
     body = _get(repository, f"manifests/{reference}", credentials, Accept=_INDEX_TYPES)
     if body is None:
         return None
-    entries = json.loads(body).get("manifests")
+    entries = _document(body, repository, f"the manifest of {reference}").get("manifests")
     platforms = {
         f"{m['platform']['os']}/{m['platform']['architecture']}": str(m["digest"])
         for m in entries or ()
@@ -163,8 +177,8 @@ def fetch_document(
     repository: Repository, reference: str, credentials: Credentials | None = None
 ) -> dict[str, Any]:
     """The parsed manifest or index behind a tag or digest; a one-line error when missing."""
-    document: dict[str, Any] = json.loads(fetch_manifest_bytes(repository, reference, credentials))
-    return document
+    body = fetch_manifest_bytes(repository, reference, credentials)
+    return _document(body, repository, f"the manifest of {reference}")
 
 
 def fetch_manifest_bytes(
@@ -224,7 +238,7 @@ def layer_sizes(
     if image is None:
         raise SandboxError(f"{where} has no {platform} image", "build that platform too")
     body = _get(repository, f"manifests/{image}", credentials, Accept=_INDEX_TYPES)
-    manifest = json.loads(body or b"{}")
+    manifest = _document(body or b"{}", repository, f"the manifest of {image}")
     return tuple(int(layer["size"]) for layer in manifest.get("layers", ()))
 
 
