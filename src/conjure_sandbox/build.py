@@ -20,7 +20,7 @@ from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.engine import LocalImage, local_images, remote_exists
 from conjure_sandbox.engine import reason as engine_reason
 from conjure_sandbox.errors import SandboxError
-from conjure_sandbox.plan import BuildPlan, BuildSources, plan_build, target_tags
+from conjure_sandbox.plan import BuildPlan, BuildSources, BuildTarget, plan_build, target_tags
 from conjure_sandbox.provenance import input_paths, read_provenance
 from conjure_sandbox.request import JOBS_FIX, BuildRequest, Export, Load
 from conjure_sandbox.runner import BuildResult, Log, run_plan
@@ -94,23 +94,7 @@ def build_images(
         ),
     )
     if not (base_image and base_image.created):
-        if not dry_run:
-            remake = (
-                "rebuild it with `invoke base`"
-                if base_ref == settings.local_base
-                else f"pull it again with `docker pull {base_ref}`"
-            )
-            raise SandboxError(
-                f"the engine gave no creation time for base {base_ref}",
-                f"check `docker image inspect {base_ref}`; {remake}",
-            )
-        plan = replace(
-            plan,
-            notes=(
-                *plan.notes,
-                f"{base_ref} is not pulled yet: a build passes its creation time as BASE_EPOCH",
-            ),
-        )
+        plan = _without_base_time(plan, base_ref, base_ref == settings.local_base, dry_run)
     current = {
         t.variant.name: known[t.tags[0]].id
         for t in plan.targets
@@ -142,12 +126,29 @@ def build_images(
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
     return plan, [
-        built.get(t.variant.name)
-        or BuildResult(
-            t.variant.name, t.platforms, 0.0, digest=current[t.variant.name], up_to_date=True
-        )
-        for t in plan.targets
+        built.get(t.variant.name) or _up_to_date(t, current[t.variant.name]) for t in plan.targets
     ]
+
+
+def _up_to_date(target: BuildTarget, image_id: str) -> BuildResult:
+    return BuildResult(target.variant.name, target.platforms, 0.0, digest=image_id, up_to_date=True)
+
+
+def _without_base_time(plan: BuildPlan, base_ref: str, local: bool, dry_run: bool) -> BuildPlan:
+    """A base the engine gave no creation time: refused for a build (every written file takes
+    that time), noted in a dry run (a base not pulled yet)."""
+    if not dry_run:
+        remake = (
+            "rebuild it with `invoke base`"
+            if local
+            else f"pull it again with `docker pull {base_ref}`"
+        )
+        raise SandboxError(
+            f"the engine gave no creation time for base {base_ref}",
+            f"check `docker image inspect {base_ref}`; {remake}",
+        )
+    note = f"{base_ref} is not pulled yet: a build passes its creation time as BASE_EPOCH"
+    return replace(plan, notes=(*plan.notes, note))
 
 
 class _Engine:
