@@ -127,8 +127,8 @@ class BuildTarget:
         argv = ["docker", *(("--context", context) if context else ()), "buildx", "build"]
         if builder:
             argv += ["--builder", builder]
-        # Every log line, prefixed by variant or kept for the failure's tail.
-        argv += ["--progress", "plain"]
+        # BuildKit's status as data (progress.py reads it and renders the log).
+        argv += ["--progress", "rawjson"]
         if self.metadata:
             argv += ["--metadata-file", self.metadata]
         argv += ["--file", str(self.variant.dockerfile), "--platform", ",".join(self.platforms)]

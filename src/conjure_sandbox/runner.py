@@ -8,7 +8,6 @@ BuildKit cut off runs again as ``retry.CUT_OFF_BUILD`` says.
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -21,6 +20,7 @@ from conjure_sandbox.engine import reason as engine_reason
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.ocilayout import OciLayout
 from conjure_sandbox.plan import BuildPlan, BuildTarget
+from conjure_sandbox.progress import Progress
 from conjure_sandbox.registry import (
     SERVER_ERROR,
     credentials_from_env,
@@ -57,15 +57,6 @@ def is_transient(reason: str) -> bool:
     return any(marker in reason for marker in TRANSIENT_ERRORS) or bool(SERVER_ERROR.search(reason))
 
 
-# In buildx's plain progress, Dockerfile steps are the vertices named like
-# "#7 [stage-0 3/7] RUN ..." or "#9 [linux/arm64 python-env 2/3] RUN ...".
-# FROM is left out: resolving a base reports DONE or CACHED by where it was found.
-_STEP = re.compile(r"^#(\d+) \[[^\]]*\d+/\d+\] (?!FROM )")
-_CACHED = re.compile(r"^#(\d+) CACHED$")
-_CACHE_EXPORT = re.compile(r"^#(\d+) exporting cache\b")
-_VERTEX_ERROR = re.compile(r"^#(\d+) ERROR: (.*)$")
-
-
 @dataclass(frozen=True)
 class BuildResult:
     variant: str
@@ -84,23 +75,6 @@ class BuildResult:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def cache_export_failure(lines: list[str]) -> str | None:
-    """Why exporting the build cache failed, from a plain-progress log, if it did.
-
-    The cache is exported with ``ignore-error=true``, so such a build still succeeds.
-    """
-    exports = {m.group(1) for m in map(_CACHE_EXPORT.match, lines) if m}
-    errors = [m.group(2) for m in map(_VERTEX_ERROR.match, lines) if m and m.group(1) in exports]
-    return errors[-1] if errors else None
-
-
-def count_steps(lines: list[str]) -> tuple[int, int]:
-    """(cached, total) Dockerfile steps in a plain-progress build log."""
-    steps = {m.group(1) for m in map(_STEP.match, lines) if m}
-    cached = {m.group(1) for m in map(_CACHED.match, lines) if m}
-    return len(steps & cached), len(steps)
 
 
 Stream = Callable[[list[str]], Iterable[tuple[str, bytes]]]
@@ -125,8 +99,16 @@ def run_target(
     from python_on_whales.utils import stream_stdout_and_stderr
 
     name = target.variant.name
-    seen: list[str] = []
+    seen: list[str] = []  # the log as shown: its tail is a failure's reason
+    status = Progress()
     started = time.monotonic()
+
+    def show(lines: list[str]) -> None:
+        seen.extend(lines)
+        if progress != "quiet":
+            for line in lines:
+                log(f"[{name}] {line}")
+
     if progress == "quiet":
         log(f"[{name}] building {', '.join(target.platforms)}")
     metadata = Path(target.metadata) if target.metadata else None
@@ -134,11 +116,9 @@ def run_target(
         for _source, raw in (stream or stream_stdout_and_stderr)(
             target.buildx_argv(builder, context)
         ):
-            line = raw.decode(errors="replace").rstrip("\n")
-            seen.append(line)
-            if progress != "quiet":
-                log(f"[{name}] {line}")
+            show(status.feed(raw.decode(errors="replace").rstrip("\n")))
     except DockerException as error:
+        show(status.close())
         reason = "\n".join(seen[-FAILURE_TAIL:]) or str(error)
         if progress == "quiet":
             log(f"[{name}] FAILED after {time.monotonic() - started:.1f}s")
@@ -147,8 +127,9 @@ def run_target(
         written = metadata.read_text() if metadata and metadata.exists() else ""
         if metadata:
             metadata.unlink(missing_ok=True)
-    cached, total = count_steps(seen)
-    cache_error = cache_export_failure(seen)
+    show(status.close())
+    cached, total = status.steps()
+    cache_error = status.cache_export_error()
     if cache_error:
         log(f"[{name}] warning: the image is built but its cache was not exported: {cache_error}")
     metadata_fields = json.loads(written) if written.strip() else {}
