@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,13 +23,7 @@ AMD64_ONLY = EngineFacts(
     driver="docker",
     platforms=("linux/amd64", "linux/386"),
 )
-FULL = EngineFacts(
-    "26.1.5",
-    containerd_store=True,
-    builder="default",
-    driver="docker",
-    platforms=("linux/amd64", "linux/arm64"),
-)
+FULL = replace(AMD64_ONLY, containerd_store=True, platforms=("linux/amd64", "linux/arm64"))
 
 
 def test_missing_emulation_names_the_platform_and_the_fix() -> None:

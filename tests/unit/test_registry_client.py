@@ -76,6 +76,17 @@ def _registry(auth: str, start: Callable[[Server], Server], tmp_path: Path) -> M
     return start(MemoryRegistry(tmp_path / "storage", issuer=issuer))
 
 
+def _holding_an_image(
+    start: Callable[[Server], Server], tmp_path: Path
+) -> tuple[MemoryRegistry, Repository, str]:
+    """An open registry holding one image under 0.1.0: the registry, repository and digest."""
+    registry = start(MemoryRegistry(tmp_path / "storage"))
+    repository = Repository(registry.host, PATH)
+    digest, _ = write_layout(tmp_path / "layout.tar")
+    push_layout(tmp_path / "layout.tar", repository, tag="0.1.0")
+    return registry, repository, digest
+
+
 def _one_line(error: pytest.ExceptionInfo[SandboxError]) -> str:
     message = str(error.value)
     assert "\n" not in message
@@ -209,10 +220,7 @@ def test_a_repository_that_does_not_exist_has_no_tags(
 def test_a_manifest_whose_bytes_do_not_match_its_digest_is_refused(
     start: Callable[[Server], Server], tmp_path: Path
 ) -> None:
-    registry = start(MemoryRegistry(tmp_path / "storage"))
-    repository = Repository(registry.host, PATH)
-    digest, _ = write_layout(tmp_path / "layout.tar")
-    push_layout(tmp_path / "layout.tar", repository)
+    registry, repository, digest = _holding_an_image(start, tmp_path)
     media_type, _ = registry.manifests[f"{PATH}@{digest}"]
     registry.manifests[f"{PATH}@{digest}"] = (media_type, b'{"tampered": true}')
     with pytest.raises(SandboxError) as refused:
@@ -228,9 +236,7 @@ def test_a_read_that_fails_once_is_retried_after_the_policy_s_wait(
     waits: list[float],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    registry = start(MemoryRegistry(tmp_path / "storage"))
-    digest, _ = write_layout(tmp_path / "layout.tar")
-    push_layout(tmp_path / "layout.tar", Repository(registry.host, PATH), tag="0.1.0")
+    registry, _, digest = _holding_an_image(start, tmp_path)
     proxy = start(FaultProxy(0, registry.host, Fault("GET", r"/manifests/0\.1\.0$", 1, action)))
 
     found = fetch_manifest(Repository(proxy.host, PATH), "0.1.0")
@@ -298,10 +304,7 @@ def test_nothing_listening_is_one_line_naming_the_registry(
 def test_an_answer_that_is_not_json_is_one_line(
     start: Callable[[Server], Server], tmp_path: Path
 ) -> None:
-    registry = start(MemoryRegistry(tmp_path / "storage"))
-    repository = Repository(registry.host, PATH)
-    digest, _ = write_layout(tmp_path / "layout.tar")
-    push_layout(tmp_path / "layout.tar", repository, tag="0.1.0")
+    registry, repository, digest = _holding_an_image(start, tmp_path)
     registry.manifests[f"{PATH}@{digest}"] = ("text/html", b"<html>a login page</html>")
     with pytest.raises(SandboxError) as refused:
         fetch_manifest(repository, "0.1.0")
