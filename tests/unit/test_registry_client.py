@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import socket
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import pytest
 
@@ -34,6 +34,7 @@ from conjure_sandbox.registry import (
 from conjure_sandbox.registry.auth import authorization
 from tests.blobstore import BlobStore
 from tests.faultproxy import Fault, FaultProxy
+from tests.loopback import LoopbackServer
 from tests.memoryregistry import MemoryRegistry
 from tests.ocilayout import write_layout
 from tests.tokenissuer import TokenIssuer
@@ -44,13 +45,18 @@ READER, READER_PASSWORD = "reader", "reader-password"
 USERS = {USER: PASSWORD, READER: READER_PASSWORD}
 CREDENTIALS = Credentials(USER, PASSWORD)
 
-Server = TypeVar("Server", MemoryRegistry, TokenIssuer, FaultProxy, BlobStore)
+Server = TypeVar("Server", bound=LoopbackServer)
+
+
+class Start(Protocol):
+    """The ``start`` fixture: keeps a server to close after the test, and returns it."""
+
+    def __call__(self, server: Server, /) -> Server: ...
 
 
 @pytest.fixture
-def start() -> Iterator[Callable[[Server], Server]]:
-    """Registers a server to be closed after the test; returns it."""
-    started: list[MemoryRegistry | TokenIssuer | FaultProxy | BlobStore] = []
+def start() -> Iterator[Start]:
+    started: list[LoopbackServer] = []
 
     def keep(server: Server) -> Server:
         started.append(server)
@@ -69,16 +75,14 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return recorded
 
 
-def _registry(auth: str, start: Callable[[Server], Server], tmp_path: Path) -> MemoryRegistry:
+def _registry(auth: str, start: Start, tmp_path: Path) -> MemoryRegistry:
     if auth == "basic":
         return start(MemoryRegistry(tmp_path / "storage", users=USERS))
     issuer = start(TokenIssuer(0, USERS, {USER}, tmp_path))
     return start(MemoryRegistry(tmp_path / "storage", issuer=issuer))
 
 
-def _holding_an_image(
-    start: Callable[[Server], Server], tmp_path: Path
-) -> tuple[MemoryRegistry, Repository, str]:
+def _holding_an_image(start: Start, tmp_path: Path) -> tuple[MemoryRegistry, Repository, str]:
     """An open registry holding one image under 0.1.0: the registry, repository and digest."""
     registry = start(MemoryRegistry(tmp_path / "storage"))
     repository = Repository(registry.host, PATH)
@@ -94,9 +98,7 @@ def _one_line(error: pytest.ExceptionInfo[SandboxError]) -> str:
 
 
 @pytest.mark.parametrize("auth", ["basic", "token"])
-def test_a_push_and_the_reads_answer_the_challenge(
-    auth: str, start: Callable[[Server], Server], tmp_path: Path
-) -> None:
+def test_a_push_and_the_reads_answer_the_challenge(auth: str, start: Start, tmp_path: Path) -> None:
     registry = _registry(auth, start, tmp_path)
     repository = Repository(registry.host, PATH)
     digest, platforms = write_layout(tmp_path / "layout.tar", ("linux/amd64", "linux/arm64"))
@@ -113,7 +115,7 @@ def test_a_push_and_the_reads_answer_the_challenge(
     assert kinds == {"", "basic" if auth == "basic" else "bearer"}
 
 
-def test_a_token_is_earned_per_scope(start: Callable[[Server], Server], tmp_path: Path) -> None:
+def test_a_token_is_earned_per_scope(start: Start, tmp_path: Path) -> None:
     issuer = start(TokenIssuer(0, USERS, {USER}, tmp_path))
     registry = start(MemoryRegistry(tmp_path / "storage", issuer=issuer))
     write_layout(tmp_path / "layout.tar")
@@ -123,7 +125,7 @@ def test_a_token_is_earned_per_scope(start: Callable[[Server], Server], tmp_path
 
 
 def test_a_user_who_may_only_pull_cannot_push_and_nothing_is_tagged(
-    start: Callable[[Server], Server], tmp_path: Path
+    start: Start, tmp_path: Path
 ) -> None:
     registry = _registry("token", start, tmp_path)
     write_layout(tmp_path / "layout.tar")
@@ -144,7 +146,7 @@ def test_a_user_who_may_only_pull_cannot_push_and_nothing_is_tagged(
 def test_basic_auth_without_the_right_credentials_is_one_line(
     credentials: Credentials | None,
     expected: str,
-    start: Callable[[Server], Server],
+    start: Start,
     tmp_path: Path,
 ) -> None:
     registry = _registry("basic", start, tmp_path)
@@ -155,7 +157,7 @@ def test_basic_auth_without_the_right_credentials_is_one_line(
 
 
 def test_a_token_service_that_refuses_the_password_is_one_line(
-    start: Callable[[Server], Server], tmp_path: Path
+    start: Start, tmp_path: Path
 ) -> None:
     registry = _registry("token", start, tmp_path)
     with pytest.raises(SandboxError) as refused:
@@ -173,7 +175,7 @@ def test_a_token_realm_over_plain_http_off_loopback_gets_no_password() -> None:
 
 @pytest.mark.parametrize("auth", ["basic", "token"])
 def test_a_blob_redirected_to_another_host_goes_there_without_the_credentials(
-    auth: str, start: Callable[[Server], Server], tmp_path: Path
+    auth: str, start: Start, tmp_path: Path
 ) -> None:
     registry = _registry(auth, start, tmp_path)
     write_layout(tmp_path / "layout.tar")
@@ -192,7 +194,7 @@ def test_a_blob_redirected_to_another_host_goes_there_without_the_credentials(
     assert PASSWORD not in sent
 
 
-def test_tags_are_read_page_after_page(start: Callable[[Server], Server], tmp_path: Path) -> None:
+def test_tags_are_read_page_after_page(start: Start, tmp_path: Path) -> None:
     registry = start(MemoryRegistry(tmp_path / "storage"))
     repository = Repository(registry.host, PATH)
     write_layout(tmp_path / "layout.tar")
@@ -209,16 +211,14 @@ def test_tags_are_read_page_after_page(start: Callable[[Server], Server], tmp_pa
     ]
 
 
-def test_a_repository_that_does_not_exist_has_no_tags(
-    start: Callable[[Server], Server], tmp_path: Path
-) -> None:
+def test_a_repository_that_does_not_exist_has_no_tags(start: Start, tmp_path: Path) -> None:
     registry = start(MemoryRegistry(tmp_path / "storage"))
     assert list_tags(Repository(registry.host, "holsee/nothing-here")) == []
     assert fetch_manifest(Repository(registry.host, "holsee/nothing-here"), "0.1.0") is None
 
 
 def test_a_manifest_whose_bytes_do_not_match_its_digest_is_refused(
-    start: Callable[[Server], Server], tmp_path: Path
+    start: Start, tmp_path: Path
 ) -> None:
     registry, repository, digest = _holding_an_image(start, tmp_path)
     media_type, _ = registry.manifests[f"{PATH}@{digest}"]
@@ -231,7 +231,7 @@ def test_a_manifest_whose_bytes_do_not_match_its_digest_is_refused(
 @pytest.mark.parametrize("action", ["500", "drop"])
 def test_a_read_that_fails_once_is_retried_after_the_policy_s_wait(
     action: str,
-    start: Callable[[Server], Server],
+    start: Start,
     tmp_path: Path,
     waits: list[float],
     capsys: pytest.CaptureFixture[str],
@@ -248,7 +248,7 @@ def test_a_read_that_fails_once_is_retried_after_the_policy_s_wait(
 
 
 def test_an_upload_cut_once_is_sent_again_and_the_push_completes(
-    start: Callable[[Server], Server], tmp_path: Path, waits: list[float]
+    start: Start, tmp_path: Path, waits: list[float]
 ) -> None:
     registry = start(MemoryRegistry(tmp_path / "storage"))
     proxy = start(FaultProxy(0, registry.host, Fault("PUT", r"/blobs/uploads/", 1, "drop")))
@@ -260,7 +260,7 @@ def test_an_upload_cut_once_is_sent_again_and_the_push_completes(
 
 
 def test_a_registry_gone_mid_upload_is_one_line_after_every_try_and_nothing_is_tagged(
-    start: Callable[[Server], Server], tmp_path: Path, waits: list[float]
+    start: Start, tmp_path: Path, waits: list[float]
 ) -> None:
     registry = start(MemoryRegistry(tmp_path / "storage"))
     fault = Fault("PUT", r"/blobs/uploads/", 1, "drop", down=True)
@@ -275,7 +275,7 @@ def test_a_registry_gone_mid_upload_is_one_line_after_every_try_and_nothing_is_t
 
 
 def test_a_registry_that_keeps_answering_5xx_is_a_server_error_after_every_try(
-    start: Callable[[Server], Server], tmp_path: Path, waits: list[float]
+    start: Start, tmp_path: Path, waits: list[float]
 ) -> None:
     registry = start(MemoryRegistry(tmp_path / "storage"))
     proxy = start(FaultProxy(0, registry.host, Fault("GET", r"/tags/list", 1, "500", down=True)))
@@ -301,9 +301,7 @@ def test_nothing_listening_is_one_line_naming_the_registry(
     assert "retry 2 of 2" in capsys.readouterr().err
 
 
-def test_an_answer_that_is_not_json_is_one_line(
-    start: Callable[[Server], Server], tmp_path: Path
-) -> None:
+def test_an_answer_that_is_not_json_is_one_line(start: Start, tmp_path: Path) -> None:
     registry, repository, digest = _holding_an_image(start, tmp_path)
     registry.manifests[f"{PATH}@{digest}"] = ("text/html", b"<html>a login page</html>")
     with pytest.raises(SandboxError) as refused:
