@@ -8,10 +8,15 @@ reads them to prove that no credential followed the redirect.
 from __future__ import annotations
 
 import re
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from tests.loopback import LoopbackServer
+from tests.loopback import LoopbackServer, QuietHandler
+
+
+def stored_blob(storage: Path, digest: str) -> Path:
+    """Where docker-registry's filesystem driver keeps the blob ``sha256:<hex>``."""
+    hex_digest = digest.removeprefix("sha256:")
+    return storage / "docker/registry/v2/blobs/sha256" / hex_digest[:2] / hex_digest / "data"
 
 
 class BlobStore(LoopbackServer):
@@ -21,18 +26,11 @@ class BlobStore(LoopbackServer):
         self.requests: list[dict[str, str]] = []
         store = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 store.requests.append(dict(self.headers.items()))
-                match = re.fullmatch(r"/blobs/sha256:([0-9a-f]{64})", self.path)
-                blob = (
-                    storage / "docker/registry/v2/blobs/sha256" / match[1][:2] / match[1] / "data"
-                    if match
-                    else None
-                )
+                match = re.fullmatch(r"/blobs/(sha256:[0-9a-f]{64})", self.path)
+                blob = stored_blob(storage, match[1]) if match else None
                 if blob is None or not blob.is_file():
                     self.send_response(404)
                     self.send_header("Content-Length", "0")

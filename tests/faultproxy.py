@@ -23,9 +23,8 @@ import http.client
 import re
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 
-from tests.loopback import LoopbackServer
+from tests.loopback import LoopbackServer, QuietHandler
 
 
 @dataclass(frozen=True)
@@ -50,11 +49,8 @@ class FaultProxy(LoopbackServer):
         self.lock = threading.Lock()
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:  # quiet
-                pass
 
             def handle_one_request(self) -> None:
                 # The engine tries TLS first on a loopback registry and falls back to

@@ -6,6 +6,13 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that keeps the test output clean: no line per request."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
 class LoopbackServer:
     """Serves ``handler`` on ``127.0.0.1:port`` (0: a free one) until ``close()``."""
 

@@ -30,12 +30,12 @@ import urllib.parse
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import jwt
 
-from tests.loopback import LoopbackServer
+from tests.blobstore import stored_blob
+from tests.loopback import LoopbackServer, QuietHandler
 from tests.tokenissuer import ISSUER, SERVICE, TokenIssuer
 
 _ROUTE = re.compile(r"/v2/(?P<name>.+?)/(?P<kind>blobs/uploads|blobs|manifests|tags)/?(?P<rest>.*)")
@@ -69,11 +69,8 @@ class MemoryRegistry(LoopbackServer):
         self.lock = threading.Lock()
         registry = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:  # quiet
-                pass
 
             def reply(
                 self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None
@@ -162,11 +159,6 @@ class MemoryRegistry(LoopbackServer):
 
     # -- storage ------------------------------------------------------------------------
 
-    def blob_path(self, digest: str) -> Path:
-        """Where docker-registry's filesystem driver keeps a blob (``BlobStore`` reads it)."""
-        hex_digest = digest.removeprefix("sha256:")
-        return self.root / "docker/registry/v2/blobs/sha256" / hex_digest[:2] / hex_digest / "data"
-
     def serve(
         self,
         method: str,
@@ -180,7 +172,7 @@ class MemoryRegistry(LoopbackServer):
         if kind == "blobs/uploads":
             return self.upload(method, name, rest, query, body)
         if kind == "blobs":
-            path = self.blob_path(rest)
+            path = stored_blob(self.root, rest)
             if method not in ("GET", "HEAD") or not re.fullmatch(r"sha256:[0-9a-f]{64}", rest):
                 return 405, b"", {}
             if not path.is_file():
@@ -205,7 +197,7 @@ class MemoryRegistry(LoopbackServer):
             return 404, b"", {}
         if digest != "sha256:" + hashlib.sha256(body).hexdigest():
             return 400, b'{"errors":[{"code":"DIGEST_INVALID"}]}', {}
-        path = self.blob_path(digest)
+        path = stored_blob(self.root, digest)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
         with self.lock:

@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler
 
-from tests.loopback import LoopbackServer
+from tests.loopback import LoopbackServer, QuietHandler
 
 OLD_VERSION = "20.10.24+dfsg1"
 _API = "1.41"
@@ -28,7 +27,7 @@ def old_engine() -> Iterator[tuple[str, list[str]]]:
         "Components": [{"Name": "Engine", "Version": OLD_VERSION, "Details": {}}],
     }
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def _answer(self) -> None:
             seen.append(f"{self.command} {self.path}")
             if self.path.endswith("/_ping"):
@@ -46,9 +45,6 @@ def old_engine() -> Iterator[tuple[str, list[str]]]:
                 self.wfile.write(body)
 
         do_GET = do_HEAD = do_POST = _answer
-
-        def log_message(self, *args: object) -> None:
-            pass
 
     server = LoopbackServer(0, Handler)
     try:

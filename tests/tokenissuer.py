@@ -19,7 +19,6 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import jwt
@@ -28,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from tests.loopback import LoopbackServer
+from tests.loopback import LoopbackServer, QuietHandler
 
 SERVICE = "conjure-test-registry"
 ISSUER = "conjure-test-issuer"
@@ -57,10 +56,7 @@ class TokenIssuer(LoopbackServer):
         self.certificate.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
         issuer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
                 user = issuer.basic_user(self.headers.get("Authorization", ""))
