@@ -304,7 +304,7 @@ def publish(
     version, published = facts.version, list(facts.published)
 
     targets = publish_targets(catalogue, request, version, repository, published, records)
-    state = read_state(targets, request, repository, version, records, credentials)
+    state = read_state(targets, request, repository, records, credentials)
     plan = plan_publish(targets, request, version, repository, state)
     log("# plan")
     for line in plan.describe():

@@ -83,10 +83,12 @@ def publish_kind(edge: str, maintenance: bool) -> Release | Edge:
 
 @dataclass(frozen=True)
 class Target:
-    """One variant to publish: its tags, and on the digests route its tested images by digest."""
+    """One variant to publish: its tags, and where its tested image is: on the engine route
+    the engine's ``local_ref``, on the digests route its tested images by digest."""
 
     variant: Variant
     tags: TagSet
+    local_ref: str = ""
     sources: tuple[str, ...] = ()
 
 
@@ -107,12 +109,13 @@ def publish_targets(
         if not edge:
             check_newer(parsed, published, variant, maintenance=maintenance)
         tags = tags_for(parsed, variant, published, edge=edge, maintenance=maintenance)
-        sources = (
-            tested_digests(variant.name, variant.platforms, repository, list(records), parsed)
-            if request.from_digests
-            else ()
-        )
-        targets.append(Target(variant, tags, sources))
+        if request.from_digests:
+            sources = tested_digests(variant.name, variant.platforms, repository, records, parsed)
+            targets.append(Target(variant, tags, sources=sources))
+        else:
+            targets.append(
+                Target(variant, tags, local_ref=version_tag(repository.name, parsed, variant))
+            )
     return tuple(targets)
 
 
@@ -220,11 +223,10 @@ def plan_publish(
     releases = []
     overwrites = []
     for target in targets:
-        variant, tags, sources = target.variant, target.tags, target.sources
+        variant, tags, local_ref = target.variant, target.tags, target.local_ref
         if from_digests:
-            local_ref, identity = "", state.content.get(variant.name, "")
+            identity = state.content.get(variant.name, "")
         else:
-            local_ref = version_tag(repository.name, str(parsed), variant)
             identity = _tested_local(
                 variant.name, variant.platforms, local_ref, local, records, parsed
             )
@@ -262,7 +264,7 @@ def plan_publish(
                 variant.platforms,
                 tags,
                 tuple(present),
-                sources,
+                target.sources,
                 tuple(repair),
             )
         )
@@ -313,7 +315,7 @@ def tested_digests(
     variant: str,
     platforms: tuple[str, ...],
     repository: Repository,
-    records: list[TestedImage],
+    records: Sequence[TestedImage],
     version: str,
 ) -> tuple[str, ...]:
     """One tested ``repo@digest`` per platform, in platform order, from the records."""

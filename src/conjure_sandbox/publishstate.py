@@ -17,7 +17,6 @@ from conjure_sandbox.registry import (
     ServerError,
     fetch_manifest,
 )
-from conjure_sandbox.tags import version_tag
 from conjure_sandbox.tested import TestedImage
 
 
@@ -25,7 +24,6 @@ def read_state(
     targets: Sequence[Target],
     request: PublishRequest,
     repository: Repository,
-    version: str,
     records: Sequence[TestedImage],
     credentials: Credentials | None,
 ) -> RegistryState:
@@ -48,11 +46,9 @@ def read_state(
             )
     else:
         remote = {t: m.digest if m else None for t, m in held.items()}
-        refs = {t.variant.name: version_tag(repository.name, version, t.variant) for t in targets}
-        local = local_images(refs.values()) or {}
-        for target in targets:
-            ref = refs[target.variant.name]
-            lone += _interrupted_pushes(target.tags.immutable, held, ref, local.get(ref))
+        local = local_images(t.local_ref for t in targets) or {}
+        for t in targets:
+            lone += _interrupted_pushes(t.tags.immutable, held, t.local_ref, local.get(t.local_ref))
     return RegistryState(
         local=local,
         records=tuple(records),
