@@ -108,7 +108,7 @@ def build(
         if dry_run:
             print("\n".join(plan.describe()))
             return
-        print("\n".join(summary(results)))
+        print("\n".join([*summary(results), *(f"note: {n}" for n in plan.notes)]))
         if digest_dir:
             from pathlib import Path
 

@@ -224,7 +224,29 @@ def _fit_to_builder(
             "generator image the engine holds (use a docker-driver builder for SBOMs)"
         )
         plan, stale = (_without_sbom(p) for p in (plan, stale))
+    if facts.driver == "docker" and not facts.containerd_store:
+        plan, stale = (_for_classic_store(p) for p in (plan, stale))
     return plan, stale
+
+
+def _for_classic_store(plan: BuildPlan) -> BuildPlan:
+    """The docker driver on the classic image store exports no build cache and keeps no
+    attestations: build without either, saying so in the plan's notes (shown under the
+    summary)."""
+    exports = any(t.cache_to for t in plan.targets)
+    sbom = any(t.sbom for t in plan.targets)
+    if not (exports or sbom):
+        return plan
+    lost = " and ".join(
+        what for what, lacking in (("a build cache export", exports), ("SBOMs", sbom)) if lacking
+    )
+    note = (
+        f"the engine's classic image store: built without {lost} (the docker driver offers "
+        "them only with the containerd image store); build steps stay in the engine's own "
+        "build cache"
+    )
+    targets = tuple(replace(t, cache_to=(), sbom="") for t in plan.targets)
+    return replace(plan, targets=targets, notes=(*plan.notes, note))
 
 
 def _without_sbom(plan: BuildPlan) -> BuildPlan:

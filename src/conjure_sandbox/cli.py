@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from conjure_sandbox.errors import SandboxError
+
+if TYPE_CHECKING:
+    from conjure_sandbox.pull import PullProgress
+
+# A pull's progress on stderr: a line whenever a layer finishes, else at most this often.
+PROGRESS_EVERY = 2.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 pull=not args.no_pull,
                 build=not args.no_build,
                 log=lambda line: print(line, file=sys.stderr),
+                progress=pull_printer(lambda line: print(line, file=sys.stderr, flush=True)),
             )
             print(ref)
         elif args.command == "variants":
@@ -60,6 +69,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def pull_printer(
+    write: Callable[[str], None], clock: Callable[[], float] = time.monotonic
+) -> Callable[[PullProgress], None]:
+    """A ``progress`` callback that writes ``pulling: 3/7 layers, 12.3 of 35.9 MB`` lines:
+    one when a layer finishes, else one every PROGRESS_EVERY seconds at most."""
+    last: list[float | int] = [float("-inf"), -1]  # when, and layers done then
+
+    def show(progress: PullProgress) -> None:
+        now = clock()
+        if progress.layers_done != last[1] or now - last[0] >= PROGRESS_EVERY:
+            last[:] = [now, progress.layers_done]
+            write(f"pulling: {progress.describe()}")
+
+    return show
 
 
 if __name__ == "__main__":

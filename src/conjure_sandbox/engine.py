@@ -24,6 +24,14 @@ class LocalImage:
     platform: str = ""
     # The config's creation time, in seconds since 1970 (0 when the engine gave none).
     created: int = 0
+    # ``repo@sha256:…`` of each manifest or index the engine pulled (or pushed) these bytes
+    # as. ``id`` is the index digest in the containerd store but the config's digest in the
+    # classic store and Podman; a pinned reference is recognised here, on every engine.
+    repo_digests: frozenset[str] = frozenset()
+
+    def holds(self, pinned: str) -> bool:
+        """Whether the engine recorded these bytes as ``pinned`` (``repo@sha256:…``)."""
+        return _by_digest(pinned) in self.repo_digests
 
 
 def local_images(refs: Iterable[str], docker: str = "docker") -> dict[str, LocalImage] | None:
@@ -60,6 +68,9 @@ def local_images(refs: Iterable[str], docker: str = "docker") -> dict[str, Local
                         labels=labels,
                         platform=platform,
                         created=_seconds(info.get("Created") or ""),
+                        repo_digests=frozenset(
+                            d for d in info.get("RepoDigests") or () if isinstance(d, str)
+                        ),
                     ),
                 )
     return found

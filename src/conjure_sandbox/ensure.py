@@ -1,7 +1,8 @@
 """The library side: the image this library release was published with, or a marked local build.
 
 A released library carries pins (``pins.json``): each variant's index digest.
-The image is found in the engine only when its digest is the pinned one, and
+The image is found in the engine only when the engine recorded it under the pinned
+``repo@digest`` (whatever its image store reports as the image's id), and
 pulled only as ``<image>@sha256:…``, so a tag moved in the registry, or an
 image someone built under the official name, is never what it returns.
 When no pinned image can be had (a source checkout has none), it builds one
@@ -12,6 +13,7 @@ like a published reference and is never taken for the pinned image.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -22,6 +24,7 @@ from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.engine import reason as engine_reason
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.pins import Pins, load_pins
+from conjure_sandbox.pull import PullFailed, PullProgress, pull_with_progress
 from conjure_sandbox.tags import parse_version, prefixed_tag
 from conjure_sandbox.version import package_version
 
@@ -78,58 +81,65 @@ def ensure_image(
     pull: bool = True,
     build: bool = True,
     log: Callable[[str], None] | None = None,
+    progress: Callable[[PullProgress], None] | None = None,
 ) -> str:
     """Return a local image reference for ``variant`` (default: the catalogue's default
     variant) at this library's version.
 
-    The pinned ``<image>@sha256:…`` when the engine holds those exact bytes
-    or can pull them from ``registry`` (default: the configured image's
-    registry, ghcr.io); else a local build from the packaged Dockerfiles,
-    reported as untested. Before pulling it asks the engine's version: one
-    too old for the published zstd layers (before Docker 23) is refused in one
-    line, or, with CONJURE_COMPRESSION=gzip, skipped for a local gzip build.
-    Says which path it took through ``log`` (default:
-    the ``conjure_sandbox`` logger). Raises SandboxError listing every
-    attempt when none works.
+    The pinned ``<image>@sha256:…`` when the engine recorded those exact bytes under it
+    (its RepoDigests, on every image store) or can pull them from ``registry`` (default:
+    the configured image's registry, ghcr.io); else a local build from the packaged
+    Dockerfiles, reported as untested. Before pulling it asks the engine's version: one
+    too old for the published zstd layers (before Docker 23) is refused in one line, or,
+    with CONJURE_COMPRESSION=gzip, skipped for a local gzip build.
+    Says which path it took through ``log`` (default: the ``conjure_sandbox`` logger, the
+    fallback at WARNING); a pull reports its layers and bytes through ``progress``, and
+    says nothing without it. Raises SandboxError listing every attempt when none works.
     """
     say = log or _log.info
+    warn = log or _log.warning
     variant = load_catalogue(docker_dir()).get(variant).name  # None: the default variant
     settings = Settings.from_env()
     settings = replace(settings, image=_with_registry(settings.image, registry))
     pinned = image_ref(variant, settings)
     tried: list[str] = []
 
-    from conjure_sandbox.engine import local_images
-
     if pinned is None:
         tried.append(f"this library ({package_version()}) pins no published image")
     else:
         digest = pinned.split("@", 1)[1]
-        found = (local_images([pinned]) or {}).get(pinned)
-        if found and found.id == digest:
+        if _holds(pinned):
             say(f"{pinned}: found in the local engine ({digest[:19]}, the pinned digest)")
             return pinned
         tried.append("not in the local engine")
         if pull and not _engine_unpacks(settings, tried):
             pull = False
         if pull:
-            reason = _pull(pinned, digest)
+            reason = _pull(pinned, progress)
             if reason is None:
                 say(f"{pinned}: pulled by digest")
                 return pinned
             tried.append(f"pull failed ({reason})")
     fallback = local_build_ref(variant)
     if build:
-        say(f"{fallback}: building from the packaged Dockerfiles in {docker_dir()} (UNTESTED)")
+        warn(f"{fallback}: building from the packaged Dockerfiles in {docker_dir()} (UNTESTED)")
         reason = _build(settings, variant, say)
         if reason is None:
-            say(f"{fallback}: built locally; an untested fallback, not the published image")
+            warn(f"{fallback}: built locally; an untested fallback, not the published image")
             return fallback
         tried.append(f"local build failed ({reason})")
     raise SandboxError(
         f"no image for {variant}: " + "; ".join(tried),
         "start Docker, check access to the registry, or allow build=True",
     )
+
+
+def _holds(pinned: str) -> bool:
+    """Whether the engine recorded the pinned bytes under the pinned ``repo@digest``."""
+    from conjure_sandbox.engine import local_images
+
+    found = (local_images([pinned]) or {}).get(pinned)
+    return found is not None and found.holds(pinned)
 
 
 def _engine_unpacks(settings: Settings, tried: list[str]) -> bool:
@@ -153,20 +163,27 @@ def _engine_unpacks(settings: Settings, tried: list[str]) -> bool:
     return False
 
 
-def _pull(pinned: str, digest: str) -> str | None:
-    """Pull by digest; the reason it failed, or None once the engine holds those bytes."""
+def _pull(pinned: str, progress: Callable[[PullProgress], None] | None) -> str | None:
+    """Pull by digest; the reason it failed, or None once the engine holds those bytes.
+
+    With ``progress``, through the engine's API (see ``pull``), which reports as it goes;
+    a pull that needs the CLI's credentials (or a CLI without dial-stdio) is retried by
+    the CLI.
+    """
     from python_on_whales import docker
     from python_on_whales.exceptions import DockerException
 
-    from conjure_sandbox.engine import local_images
-
-    try:
-        docker.image.pull(pinned, quiet=True)
-    except DockerException as error:
-        return engine_reason(error)
-    found = (local_images([pinned]) or {}).get(pinned)
-    if found is None or found.id != digest:
-        return f"the engine holds {found.id[:19] if found else 'nothing'} after the pull"
+    if progress is not None:
+        # A failure here is retried by the CLI below, which gives its own reason.
+        with contextlib.suppress(PullFailed, OSError):
+            pull_with_progress(pinned, progress)
+    if not _holds(pinned):
+        try:
+            docker.image.pull(pinned, quiet=True)
+        except DockerException as error:
+            return engine_reason(error)
+    if not _holds(pinned):
+        return f"the engine does not list {pinned} among the image's digests after the pull"
     return None
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 PROVISION = "scripts/provision-engine.sh"
 CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
+CONTAINERD_STORE_SETTING = '{"features":{"containerd-snapshotter":true}}'
 
 
 @dataclass(frozen=True)
@@ -115,11 +116,23 @@ def check_platforms(facts: EngineFacts, wanted: Iterable[str]) -> None:
 
 
 def check_load(facts: EngineFacts, platforms: tuple[str, ...], load: bool) -> None:
-    if load and len(platforms) > 1 and not facts.containerd_store:
+    """Several platforms in one build: loading them needs the containerd image store, and
+    the docker driver builds them only with it (even to push or for the cache)."""
+    if len(platforms) < 2 or facts.containerd_store:
+        return
+    if load:
         raise SandboxError(
             "loading a multi-platform image needs the containerd image store, which is off",
-            'add {"features":{"containerd-snapshotter":true}} to /etc/docker/daemon.json and '
-            "restart dockerd, or --push instead of --load",
+            f"add {CONTAINERD_STORE_SETTING} to /etc/docker/daemon.json and restart dockerd, "
+            "or --push instead of --load",
+        )
+    if facts.driver == "docker":
+        raise SandboxError(
+            f"builder {facts.builder!r} (docker driver, classic image store) builds one "
+            "platform at a time",
+            f"add {CONTAINERD_STORE_SETTING} to /etc/docker/daemon.json and restart dockerd, "
+            "pass one --platform, or use a docker-container builder "
+            "(docker buildx create --use)",
         )
 
 

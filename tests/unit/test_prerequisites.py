@@ -39,8 +39,18 @@ def test_multi_platform_load_needs_the_containerd_store() -> None:
     with pytest.raises(SandboxError, match="containerd image store"):
         check_load(AMD64_ONLY, ("linux/amd64", "linux/arm64"), load=True)
     check_load(AMD64_ONLY, ("linux/amd64",), load=True)
-    check_load(AMD64_ONLY, ("linux/amd64", "linux/arm64"), load=False)
     check_load(FULL, ("linux/amd64", "linux/arm64"), load=True)
+    container = replace(AMD64_ONLY, driver="docker-container")
+    check_load(container, ("linux/amd64", "linux/arm64"), load=False)
+
+
+def test_the_docker_driver_on_the_classic_store_builds_one_platform_at_a_time() -> None:
+    with pytest.raises(SandboxError) as caught:
+        check_load(AMD64_ONLY, ("linux/amd64", "linux/arm64"), load=False)
+    assert "builds one platform at a time" in str(caught.value)
+    assert "pass one --platform" in str(caught.value)
+    check_load(AMD64_ONLY, ("linux/amd64",), load=False)
+    check_load(FULL, ("linux/amd64", "linux/arm64"), load=False)
 
 
 def test_missing_dockerfile(tmp_path: Path) -> None:

@@ -1,0 +1,300 @@
+"""The engines users run (see ``tests/engines.py``): ensure_image's four outcomes, the local
+fallback build, and the executor's contract, on each.
+
+Every engine pulls the same pinned minimal image (amd64 only: nothing here runs under
+QEMU) from the shared loopback registry. Starting an engine needs root, as .ci/run's
+integration session is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conjure_sandbox import ensure_image
+from conjure_sandbox.config import EXECUTOR_FLAGS, Settings
+from conjure_sandbox.engine import local_images
+from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.pins import Pin, Pins
+from conjure_sandbox.pull import PullProgress
+from conjure_sandbox.registry import fetch_manifest, parse_repository
+from conjure_sandbox.version import package_version
+from tests.engines import BUILDERS, ENGINE_VARIABLES, KINDS, Engine, Engines
+from tests.integration.conftest import ROOT, run_invoke
+
+pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.slow]
+
+REPOSITORY = "conjure-test/engines"
+FALLBACK = f"conjure-sandbox-local:untested-{package_version()}-minimal"
+
+
+@dataclass(frozen=True)
+class Published:
+    """The minimal image pushed to the loopback registry and pinned like a release's."""
+
+    pins: Path
+    image: str  # as the pins name it: on the provisioned registry's address
+    digest: str
+
+    def ref(self, engine: Engine) -> str:
+        """The pinned reference as ``engine`` reaches the registry."""
+        name = self.image.split("/", 1)[1]
+        return f"{engine.registry}/{name}@{self.digest}"
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory: pytest.TempPathFactory) -> Published:
+    image = f"{Settings.from_env().registry}/{REPOSITORY}"
+    built = run_invoke(
+        *("build", "--variant", "minimal", "--platform", "linux/amd64", "--push", "--no-sbom"),
+        env={"CONJURE_BASE": "local", "CONJURE_IMAGE": image},
+    )
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr
+    found = fetch_manifest(parse_repository(image), f"{package_version()}-minimal")
+    assert found is not None
+    pins = tmp_path_factory.mktemp("pins") / "pins.json"
+    pins.write_text(
+        Pins(
+            package_version(), image, {"minimal": Pin(found.digest, dict(found.platforms))}
+        ).to_json()
+    )
+    return Published(pins, image, found.digest)
+
+
+@pytest.fixture(scope="session")
+def engines() -> Iterator[Engines]:
+    """Every engine, started once on first use (remote and context share one) and stopped
+    when the session ends."""
+    if os.geteuid() != 0:
+        pytest.fail("the engine matrix starts engines of its own: run it as root", pytrace=False)
+    running = Engines()
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def _engine(engines: Engines, kind: str) -> Engine:
+    running = engines.get(kind)
+    if running.builds:
+        running.load(Settings.from_env().local_base)  # the fallback builds FROM it
+    return running
+
+
+@pytest.fixture(params=KINDS)
+def engine(engines: Engines, request: pytest.FixtureRequest) -> Engine:
+    return _engine(engines, str(request.param))
+
+
+@pytest.fixture(params=BUILDERS)
+def builder(engines: Engines, request: pytest.FixtureRequest) -> Engine:
+    """Each engine that buildx can build on."""
+    return _engine(engines, str(request.param))
+
+
+@pytest.fixture
+def on(engine: Engine, published: Published, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """The library pointed at ``engine`` and at the published pins; the pinned image and the
+    fallback removed from the engine first."""
+    _point_at(engine, monkeypatch)
+    monkeypatch.setenv("CONJURE_PINS", str(published.pins))
+    monkeypatch.setenv("CONJURE_IMAGE", published.image)
+    engine.docker("image", "rm", "--force", published.ref(engine), FALLBACK, check=False)
+    return engine
+
+
+def _point_at(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The docker CLI (and so the library) talks to ``engine``; builds use the local base."""
+    for key in (*ENGINE_VARIABLES, "DOCKER_CONFIG"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in engine.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("CONJURE_BASE", "local")
+
+
+def test_ensure_pulls_the_pin_with_progress_then_finds_it(on: Engine, published: Published) -> None:
+    pinned = published.ref(on)
+    if on.env:  # an engine of the tests' own: it holds nothing but the base
+        on.empty(keep=Settings.from_env().local_base)
+    said: list[str] = []
+    seen: list[PullProgress] = []
+    assert ensure_image("minimal", registry=on.registry, log=said.append, progress=seen.append) == (
+        pinned
+    )
+    assert said == [f"{pinned}: pulled by digest"]
+    last = seen[-1]
+    assert last.layers >= 1
+    assert last.layers_done == last.layers
+    assert last.bytes_done == last.bytes_total
+    if not on.containerd_store and on.kind != "podman":
+        # The classic store names every layer and sizes each download; emptied, the engine
+        # downloads all but the base's. (The containerd store names only the layers it
+        # fetches, and Podman gives no sizes.)
+        assert last.layers >= 3
+        assert last.layers_present < last.layers
+        assert last.bytes_total > 1_000_000
+        assert any(p.bytes_done < last.bytes_total for p in seen)  # reported while it ran
+    held = (local_images([pinned]) or {})[pinned]
+    assert held.holds(pinned)
+    # The classic store and Podman name the image by its config, the containerd store by
+    # the index: the pin is recognised either way.
+    assert (held.id == published.digest) is on.containerd_store
+
+    said.clear()
+    assert ensure_image("minimal", registry=on.registry, log=said.append) == pinned
+    assert said == [
+        f"{pinned}: found in the local engine ({published.digest[:19]}, the pinned digest)"
+    ]
+
+
+def test_ensure_cli_shows_the_pull_on_stderr(on: Engine, published: Published) -> None:
+    cli = subprocess.run(
+        [
+            *(sys.executable, "-m", "conjure_sandbox.cli", "ensure", "--variant", "minimal"),
+            *("--registry", on.registry, "--no-build"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        timeout=600,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout.strip() == published.ref(on)
+    lines = cli.stderr.splitlines()
+    pulling = [line for line in lines if line.startswith("pulling: ")]
+    assert pulling, cli.stderr
+    done, _, total = pulling[-1].split()[1].partition("/")
+    assert done == total != "0", pulling
+    assert lines[-1] == f"{published.ref(on)}: pulled by digest"
+
+
+def test_a_tag_under_the_official_name_is_not_the_pin(on: Engine, published: Published) -> None:
+    """An image built or tagged locally under the release's own name is never taken for it."""
+    base = Settings.from_env().local_base
+    on.load(base)
+    official = f"{published.image}:{package_version()}-minimal"
+    on.docker("tag", base, official)
+    try:
+        with pytest.raises(SandboxError) as caught:
+            ensure_image("minimal", pull=False, build=False)
+        assert str(caught.value).startswith("no image for minimal: not in the local engine")
+    finally:
+        on.docker("image", "rm", official, check=False)
+
+
+def test_ensure_refuses_in_one_line_when_nothing_works(on: Engine) -> None:
+    with pytest.raises(SandboxError) as caught:
+        ensure_image("minimal", registry="127.0.0.1:9", build=False)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("no image for minimal: not in the local engine; pull failed (")
+
+
+def test_the_fallback_builds_here_or_is_refused(
+    on: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The fallback is announced at WARNING (default logging shows it) and builds on every
+    engine buildx drives; on Podman it is refused in one line."""
+    caplog.set_level(logging.WARNING, logger="conjure_sandbox")
+    if not on.builds:
+        with pytest.raises(SandboxError) as caught:
+            ensure_image("minimal", pull=False)
+        assert "local build failed (" in str(caught.value)
+        assert "\n" not in str(caught.value)
+        return
+    assert ensure_image("minimal", pull=False) == FALLBACK
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned[-1] == f"{FALLBACK}: built locally; an untested fallback, not the published image"
+    assert FALLBACK in (local_images([FALLBACK]) or {})
+
+
+def test_the_executor_contract(on: Engine, published: Published) -> None:
+    """The executor's flags (read-only root, tmpfs /tmp, no network, no new privileges, no
+    capabilities), skills read-only, and a workspace the sandbox user writes, given to it
+    the way this engine needs (see docs/engines.md)."""
+    pinned = ensure_image("minimal", registry=on.registry, build=False)
+    skills, work = on.workdir("skills"), on.workdir("workspace")
+    (skills / "SKILL.md").write_text("# a skill\n")
+    (skills / "SKILL.md").chmod(0o644)
+    on.give_workspace(work, pinned)
+    script = (
+        "set -e; id -u; cat /mnt/skills/SKILL.md; echo hello > /workspace/out.txt; "
+        "python3 -c \"import pathlib; p = pathlib.Path('/workspace/out.txt'); "
+        "p.write_text(p.read_text().replace('hello', 'edited'))\"; "
+        "touch /tmp/ok; ls /sys/class/net; "
+        "for p in /mnt/skills/x /etc/x /usr/x; do touch $p 2>/dev/null && echo wrote $p; done; "
+        "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status"
+    )
+    ran = on.docker(
+        *("run", "--rm", *EXECUTOR_FLAGS),
+        *("-v", f"{skills}:/mnt/skills:ro", "-v", f"{work}:/workspace", pinned),
+        *("bash", "-c", script),
+    )
+    assert ran.stdout.split("\n") == [
+        "1000",
+        "# a skill",
+        "lo",
+        "CapEff:\t0000000000000000",
+        "NoNewPrivs:\t1",
+        "",
+    ], ran.stdout + ran.stderr
+    assert (work / "out.txt").read_text() == "edited\n"
+
+
+def test_invoke_build_fits_the_engine(builder: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``invoke build`` on this engine: on the classic store without the cache export and
+    SBOMs the docker driver cannot give it, said once under the summary; a multi-platform
+    load refused in one line naming the fix."""
+    on = builder
+    _point_at(on, monkeypatch)
+    built = run_invoke(
+        "build", "--variant", "minimal", env={"CONJURE_IMAGE": "conjure-test/engine-build"}
+    )
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr
+    summary = built.stdout[built.stdout.index("variant    platforms") :]
+    note = "note: the engine's classic image store: built without a build cache export and SBOMs"
+    assert (summary.count(note) == 1) is (not on.containerd_store), summary
+    both = run_invoke(
+        *(
+            "build",
+            "--variant",
+            "minimal",
+            "--platform",
+            "linux/amd64",
+            "--platform",
+            "linux/arm64",
+            "--load",
+        ),
+        env={"CONJURE_IMAGE": "conjure-test/engine-build"},
+    )
+    if on.containerd_store:
+        return  # it can load both; the main suite builds arm64, this one builds nothing under QEMU
+    assert both.returncode != 0
+    assert both.stderr.startswith(
+        "error: loading a multi-platform image needs the containerd image store"
+    )
+    assert both.stderr.count("\n") == 1
+
+
+def test_a_build_goes_to_a_docker_context_through_builder(engines: Engines) -> None:
+    """``--builder <context>``: the provisioned engine's CLI builds and loads on the remote one."""
+    engine = _engine(engines, "context")
+    config = {"DOCKER_CONFIG": engine.env["DOCKER_CONFIG"], "CONJURE_BASE": "local"}
+    image = "conjure-test/through-context"
+    built = run_invoke(
+        *("build", "--variant", "minimal", "--builder", "conjure-remote", "--no-sbom"),
+        env={**config, "CONJURE_IMAGE": image},
+    )
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr
+    ref = f"{image}:{package_version()}-minimal"
+    assert engine.docker("image", "inspect", ref, check=False).returncode == 0
+    here = subprocess.run(["docker", "image", "inspect", ref], capture_output=True, check=False)
+    assert here.returncode != 0  # built and loaded there, not on this machine's engine
