@@ -32,6 +32,8 @@ _log = logging.getLogger("conjure_sandbox")
 
 # Releases are published in the default compression (CONJURE_COMPRESSION is for builds).
 PUBLISHED = DEFAULT
+# How Podman's Docker-compatible API names itself among the server's components.
+PODMAN = "Podman Engine"
 # Local fallback builds: no registry host, and "untested" in every tag.
 LOCAL_BUILD_REPOSITORY = "conjure-sandbox-local"
 
@@ -152,9 +154,14 @@ def _engine_unpacks(settings: Settings, tried: list[str]) -> bool:
     from python_on_whales.exceptions import DockerException
 
     try:
-        server = str(docker.version().server.version or "")  # type: ignore[union-attr]
+        answer = docker.version().server
     except DockerException:
         return True  # no engine answers: the pull says so in its own words
+    if answer is None:
+        return True
+    if any(c.name == PODMAN for c in answer.components or ()):
+        return True  # Podman's image library has read zstd since Podman 3; 23.0 is Docker's
+    server = str(answer.version or "")
     if can_unpack(server, PUBLISHED):
         return True
     if parse_compression(settings.compression) == PUBLISHED:
