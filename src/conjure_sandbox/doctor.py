@@ -36,18 +36,26 @@ def report(log: Callable[[str], None], settings: Settings | None = None) -> int:
     except SandboxError as error:
         line(False, "engine", error)
         return 1
-    line(True, f"engine {facts.server_version}, builder {facts.builder}")
+    line(True, facts.describe())
     platforms = load_catalogue(docker_dir()).default.platforms
     try:
         prerequisites.check_platforms(facts, platforms)
         line(True, f"platforms {', '.join(platforms)}")
     except SandboxError as error:
         line(False, "platforms", error)
-    try:
-        prerequisites.check_load(facts, platforms, load=True)
-        line(True, "containerd image store (multi-platform --load)")
-    except SandboxError as error:
-        line(False, "containerd image store", error)
+    costs = facts.store_costs()
+    if costs:
+        line(
+            False,
+            "containerd image store",
+            SandboxError(
+                "off, so the docker driver builds with " + "; ".join(costs),
+                f"add {prerequisites.CONTAINERD_STORE_SETTING} to /etc/docker/daemon.json and "
+                "restart dockerd, or use a docker-container builder",
+            ),
+        )
+    else:
+        line(True, "multi-platform builds and loads, cache export, SBOM attestations")
     if prerequisites.image_present(docker, settings.local_base):
         line(True, f"local base {settings.local_base}")
     else:

@@ -36,6 +36,29 @@ class EngineFacts:
     # "docker" runs in the engine; the others (docker-container, …) are builders of their own.
     driver: str
     platforms: tuple[str, ...]
+    # The engine's storage driver as it names it: overlay2 (classic), overlayfs (containerd).
+    storage_driver: str = ""
+
+    def describe(self) -> str:
+        """``engine 26.1.5 (classic image store, overlay2), builder default (docker driver)``."""
+        store = "containerd" if self.containerd_store else "classic"
+        driver = f", {self.storage_driver}" if self.storage_driver else ""
+        return (
+            f"engine {self.server_version} ({store} image store{driver}), "
+            f"builder {self.builder} ({self.driver} driver)"
+        )
+
+    def store_costs(self) -> tuple[str, ...]:
+        """What this engine's builder and store cannot do that a build would want; empty
+        when nothing is lost."""
+        if self.containerd_store or self.driver != "docker":
+            return ()
+        return (
+            "no multi-platform build or load (one --platform at a time)",
+            "no build cache export (steps stay in the engine's own build cache)",
+            "no SBOM attestations",
+            "a loaded image is named by its config digest: the index digest exists once pushed",
+        )
 
 
 def probe(client: DockerClient, builder: str | None = None) -> EngineFacts:
@@ -81,6 +104,7 @@ def probe(client: DockerClient, builder: str | None = None) -> EngineFacts:
         platforms=tuple(platforms),
         containerd_store=driver_status.get("driver-type") == CONTAINERD_SNAPSHOTTER,
         driver=str(inspected.driver or "docker"),
+        storage_driver=str(info.driver or ""),
     )
 
 

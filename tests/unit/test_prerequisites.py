@@ -87,3 +87,16 @@ def test_a_misspelled_platform_is_named_as_such(platform: str, problem: str, fix
 
 def test_real_platforms_pass() -> None:
     check_platform_names(["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/amd64/v3"])
+
+
+def test_doctor_names_the_store_and_driver_and_what_the_classic_store_costs() -> None:
+    assert AMD64_ONLY.describe() == (
+        "engine 26.1.5 (classic image store), builder default (docker driver)"
+    )
+    overlay = replace(FULL, storage_driver="overlayfs")
+    assert "(containerd image store, overlayfs)" in overlay.describe()
+    costs = " ".join(AMD64_ONLY.store_costs())
+    for lost in ("multi-platform", "build cache export", "SBOM", "config digest"):
+        assert lost in costs
+    assert FULL.store_costs() == ()
+    assert replace(AMD64_ONLY, driver="docker-container").store_costs() == ()
