@@ -14,7 +14,9 @@ from conjure_sandbox.config import SBOM_GENERATOR_DIR, docker_dir
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "unit", "integration", "test_images", "test_images_arm64"]
+nox.options.sessions = [
+    *("lint", "unit", "integration", "test_images", "test_images_arm64", "test_images_classic")
+]
 nox.options.reuse_venv = "yes"
 
 CATALOGUE = load_catalogue(docker_dir())
@@ -96,6 +98,14 @@ def test_images(session: nox.Session, variant: str) -> None:
     """Build one variant on the local base and run its image tests."""
     _install(session)
     _pytest(session, "tests/images", f"--variant={variant}")
+
+
+@nox.session
+@nox.parametrize("variant", list(CATALOGUE.names))
+def test_images_classic(session: nox.Session, variant: str) -> None:
+    """One variant's executor contract on a classic-store dockerd the tests start (root)."""
+    _install(session)
+    _pytest(session, "tests/images", f"--variant={variant}", "-m", "contract", "--engine=classic")
 
 
 @nox.session

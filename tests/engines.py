@@ -119,9 +119,12 @@ class Engine:
             self.docker(*command, check=False)
         self.load(keep)
 
-    def load(self, ref: str) -> None:
-        """Copy ``ref`` from the provisioned engine into this one (``docker save | load``)."""
-        if not self.env or self.docker("image", "inspect", ref, check=False).returncode == 0:
+    def load(self, ref: str, replace: bool = False) -> None:
+        """Copy ``ref`` from the provisioned engine into this one (``docker save | load``),
+        unless it holds that name already and not ``replace``."""
+        if not self.env:
+            return
+        if not replace and self.docker("image", "inspect", ref, check=False).returncode == 0:
             return
         saved = subprocess.run(
             ["docker", "save", ref], env=provisioned_env(), capture_output=True, check=True
@@ -480,6 +483,19 @@ def podman_engine() -> Iterator[Engine]:
 
 class Engines:
     """The engines a test session started, each once, on first use; all stopped by close()."""
+
+    @staticmethod
+    def require(config: object) -> None:
+        """Skip a test that starts engines without root, or fail it when engines are
+        required (``--require-docker``, as in CI)."""
+        import pytest
+
+        if os.geteuid() == 0:
+            return
+        problem = "starting engines of the tests' own needs root (.ci/run's sessions are)"
+        if config.getoption("--require-docker"):  # type: ignore[attr-defined]
+            pytest.fail(problem, pytrace=False)
+        pytest.skip(problem)
 
     def __init__(self) -> None:
         self._stack = ExitStack()

@@ -26,6 +26,7 @@ import pytest
 from conjure_sandbox.build import host_platform
 from conjure_sandbox.catalogue import Variant, load_catalogue
 from conjure_sandbox.config import EXECUTOR_FLAGS, Settings, docker_dir
+from tests.engines import ENGINE_VARIABLES, Engine, Engines
 
 if TYPE_CHECKING:
     from conjure_sandbox.tested import Coverage, TestedImage
@@ -47,6 +48,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--platform",
         default=host_platform(),
         help="platform to build and run the images for (default: the host's)",
+    )
+    parser.addoption(
+        "--engine",
+        default="containerd",
+        choices=("containerd", "classic"),
+        help="where the containers run: the provisioned engine, or a classic-store dockerd "
+        "the tests start (root) and load the image into; builds stay on the provisioned one",
     )
     parser.addoption(
         "--image",
@@ -159,15 +167,38 @@ def image(variant: Variant, platform: str, request: pytest.FixtureRequest) -> st
         return _prebuilt(request.config, prebuilt, variant, platform)
     settings = replace(Settings.from_env(), image=TEST_IMAGE, base="local")
     lines: list[str] = []
-    plan, results = build_images(
-        BuildRequest(variants=(variant.name,), platforms=(platform,)),
-        settings=settings,
-        log=lines.append,
-    )
+    with pytest.MonkeyPatch.context() as here:
+        for name in ENGINE_VARIABLES:  # built on the provisioned engine, wherever it runs
+            here.delenv(name, raising=False)
+        plan, results = build_images(
+            BuildRequest(variants=(variant.name,), platforms=(platform,)),
+            settings=settings,
+            log=lines.append,
+        )
     (result,) = results
     if not result.ok:
         pytest.fail(f"building {variant.name} failed:\n{result.error}", pytrace=False)
-    return plan.targets[0].tags[0]
+    ref = plan.targets[0].tags[0]
+    if request.config.getoption("--engine") != "containerd":
+        engine: Engine = request.getfixturevalue("other_engine")
+        engine.load(ref, replace=True)
+    return ref
+
+
+@pytest.fixture(scope="session")
+def other_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """The engine ``--engine`` names, started for the session; every docker command the
+    tests run goes there."""
+    Engines.require(request.config)
+    engines = Engines()
+    try:
+        engine = engines.get(str(request.config.getoption("--engine")))
+        with pytest.MonkeyPatch.context() as there:
+            for name, value in engine.env.items():
+                there.setenv(name, value)
+            yield engine
+    finally:
+        engines.close()
 
 
 def _prebuilt(config: pytest.Config, image: str, variant: Variant, platform: str) -> str:

@@ -69,11 +69,10 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Published:
 
 
 @pytest.fixture(scope="session")
-def engines() -> Iterator[Engines]:
+def engines(request: pytest.FixtureRequest) -> Iterator[Engines]:
     """Every engine, started once on first use (remote and context share one) and stopped
     when the session ends."""
-    if os.geteuid() != 0:
-        pytest.fail("the engine matrix starts engines of its own: run it as root", pytrace=False)
+    Engines.require(request.config)
     running = Engines()
     try:
         yield running
