@@ -1,6 +1,8 @@
 """The engines users run, each started for the tests from Debian's packages.
 
-- ``containerd``: the engine ``scripts/provision-engine.sh`` runs (containerd image store).
+- ``installed``: the engine the docker CLI reaches as it is, started by nobody here: the
+  one ``scripts/provision-engine.sh`` runs (containerd image store), or on GitHub's runners
+  their own Docker (classic store).
 - ``classic``: a second dockerd with the classic store (overlay2), Docker 23 to 28's default
   and GitHub's runners'.
 - ``rootless``: ``dockerd-rootless.sh`` (rootlesskit, slirp4netns) run by a non-root user.
@@ -29,10 +31,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conjure_sandbox.config import Settings
+from conjure_sandbox.prerequisites import CONTAINERD_SNAPSHOTTER
 
-KINDS = ("containerd", "classic", "rootless", "podman", "remote", "context")
+KINDS = ("installed", "classic", "rootless", "podman", "remote", "context")
 # Engines buildx can build on (Podman is pull-and-run only).
-BUILDERS = ("containerd", "classic", "rootless", "remote", "context")
+BUILDERS = ("installed", "classic", "rootless", "remote", "context")
+
+
+def chosen(kinds: tuple[str, ...]) -> tuple[str, ...]:
+    """``kinds`` narrowed by CONJURE_ENGINES (a comma list; GitHub's runners name only
+    ``installed``)."""
+    wanted = [k for k in os.environ.get("CONJURE_ENGINES", "").split(",") if k]
+    return tuple(k for k in kinds if not wanted or k in wanted)
+
+
 # The non-root account that runs rootless Docker and rootless Podman.
 ROOTLESS_USER = "conjure-rootless"
 # Where engines started here keep their state: readable by the rootless account,
@@ -65,8 +77,9 @@ class Engine:
     maps_uids: bool
     # Where bind-mounted folders must live: a rootless engine cannot enter root's /tmp.
     scratch: Path
-    # The account whose engine it is (rootless), which owns what the executor creates.
-    owner: str = "root"
+    # The account whose engine it is (rootless), which owns what the executor creates;
+    # None: whoever runs the tests.
+    owner: str | None = "root"
     notes: tuple[str, ...] = field(default=())
 
     def docker(
@@ -90,7 +103,8 @@ class Engine:
         path = self.scratch / name
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
-        shutil.chown(path, self.owner, self.owner)
+        if self.owner:
+            shutil.chown(path, self.owner, self.owner)
         return path
 
     def give_workspace(self, path: Path, image: str) -> None:
@@ -101,7 +115,10 @@ class Engine:
         to the container's uid 1000 (a subordinate id on the host) from inside.
         """
         if not self.maps_uids:
-            os.chown(path, 1000, 1000)
+            if os.geteuid() == 0:
+                os.chown(path, 1000, 1000)
+            else:  # GitHub's runner (uid 1001) cannot chown: it lets every uid write instead
+                path.chmod(0o777)
             return
         self.docker(
             *("run", "--rm", "--user", "0", "--network", "none", "--cap-drop", "ALL"),
@@ -259,16 +276,24 @@ def _dockerd(
 
 
 @contextmanager
-def containerd_engine() -> Iterator[Engine]:
-    """The provisioned engine, as every other test uses it."""
+def installed_engine() -> Iterator[Engine]:
+    """The engine the docker CLI reaches as installed; its store as ``docker info`` says."""
+    info = subprocess.run(
+        ["docker", "info", "--format", "{{json .DriverStatus}}"],
+        env=provisioned_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     yield Engine(
-        "containerd",
+        "installed",
         {},
         registry=Settings.from_env().registry,
         builds=True,
-        containerd_store=True,
+        containerd_store=CONTAINERD_SNAPSHOTTER in info,
         maps_uids=False,
-        scratch=SCRATCH / "containerd",
+        scratch=SCRATCH / "installed",
+        owner=None,
     )
 
 
@@ -504,13 +529,14 @@ class Engines:
     def get(self, kind: str) -> Engine:
         if kind not in self._running:
             SCRATCH.mkdir(parents=True, exist_ok=True)
-            SCRATCH.chmod(0o755)
+            if SCRATCH.stat().st_uid == os.geteuid():
+                SCRATCH.chmod(0o755)  # the rootless account enters it
             if kind in ("remote", "context"):
                 remote, context = self._stack.enter_context(remote_engine())
                 self._running.update(remote=remote, context=context)
             else:
                 starters = {
-                    "containerd": containerd_engine,
+                    "installed": installed_engine,
                     "classic": classic_engine,
                     "rootless": rootless_engine,
                     "podman": podman_engine,
@@ -520,3 +546,9 @@ class Engines:
 
     def close(self) -> None:
         self._stack.close()
+
+    def __enter__(self) -> Engines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -51,8 +51,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addoption(
         "--engine",
-        default="containerd",
-        choices=("containerd", "classic"),
+        default="installed",
+        choices=("installed", "classic"),
         help="where the containers run: the provisioned engine, or a classic-store dockerd "
         "the tests start (root) and load the image into; builds stay on the provisioned one",
     )
@@ -179,7 +179,7 @@ def image(variant: Variant, platform: str, request: pytest.FixtureRequest) -> st
     if not result.ok:
         pytest.fail(f"building {variant.name} failed:\n{result.error}", pytrace=False)
     ref = plan.targets[0].tags[0]
-    if request.config.getoption("--engine") != "containerd":
+    if request.config.getoption("--engine") != "installed":
         engine: Engine = request.getfixturevalue("other_engine")
         engine.load(ref, replace=True)
     return ref
