@@ -334,6 +334,8 @@ def check_version(
         "export": "measure the reproducible export against a plain push instead",
         "first_run": "measure a user's first run instead: every variant pushed in gzip and in "
         "zstd, then pulled and run by new engines (starts a second dockerd: root)",
+        "engines": "measure ensure_image() on each kind of engine instead: pull and first "
+        "result into emptied engines, and the time with the image present (root)",
         "baseline": "with --images: an earlier build of the default variant to compare the "
         "start and the cold imports with",
     },
@@ -346,6 +348,7 @@ def bench(
     images: bool = False,
     export: bool = False,
     first_run: bool = False,
+    engines: bool = False,
     baseline: str = "",
 ) -> None:
     """Benchmark builds against docker buildx bake (prunes the build cache), or the images."""
@@ -383,6 +386,13 @@ def bench(
         return build_images(BuildRequest(), settings=settings, dry_run=True, log=lambda _: None)[0]
 
     def run() -> None:
+        if engines:
+            from benchmarks import engines as engine_bench
+
+            missed = engine_bench.run(settings.registry, Path(out), runs, docker_dir().parent)
+            print("\n".join(f"goal missed: {line}" for line in missed) or "every goal met")
+            print(f"report: {out}")
+            return
         if first_run:
             plan = dry_plan()
             missed = firstrun.run(plan, docker_dir(), settings.registry, Path(out), runs)

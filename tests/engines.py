@@ -125,16 +125,17 @@ class Engine:
             *("--cap-add", "CHOWN", "-v", f"{path}:/w", image, "chown", "1000:1000", "/w"),
         )
 
-    def empty(self, keep: str) -> None:
-        """Remove every image and the build cache, then load ``keep`` again: a pull then
-        downloads every layer that ``keep`` does not hold. Not on the provisioned engine."""
+    def empty(self, keep: str | None) -> None:
+        """Remove every image and the build cache, then load ``keep`` (if any) again: a pull
+        then downloads every layer that ``keep`` does not hold. Not on the installed engine."""
         assert self.env, "the provisioned engine is shared with the other tests"
         for command in (
             ("image", "prune", "--all", "--force"),
             ("builder", "prune", "--all", "--force"),
         ):
             self.docker(*command, check=False)
-        self.load(keep)
+        if keep:
+            self.load(keep)
 
     def load(self, ref: str, replace: bool = False) -> None:
         """Copy ``ref`` from the provisioned engine into this one (``docker save | load``),
@@ -229,13 +230,13 @@ def _undo(rules: list[list[str]]) -> None:
 def _stop_leftover(pattern: str, user: str | None = None) -> None:
     """End what a killed test run left running (its engines outlive it: own sessions)."""
     who = ["-u", user] if user else []
-    subprocess.run(["pkill", *who, "-f", pattern], capture_output=True, check=False)
+    subprocess.run(["pkill", *who, "-f", "--", pattern], capture_output=True, check=False)
     for _ in range(100):
-        probe = subprocess.run(["pgrep", *who, "-f", pattern], capture_output=True)
+        probe = subprocess.run(["pgrep", *who, "-f", "--", pattern], capture_output=True)
         if probe.returncode != 0:
             return
         time.sleep(0.1)
-    subprocess.run(["pkill", "-9", *who, "-f", pattern], capture_output=True, check=False)
+    subprocess.run(["pkill", "-9", *who, "-f", "--", pattern], capture_output=True, check=False)
 
 
 def _fresh(root: Path) -> None:
@@ -269,9 +270,13 @@ def _dockerd(
         *extra,
     ]
     stack = ExitStack()
-    stack.enter_context(_bridge(*bridge))
-    stack.enter_context(_process(argv, root / "dockerd.log"))
-    _wait(f"dockerd in {root}", root / "dockerd.log", env)
+    try:
+        stack.enter_context(_bridge(*bridge))
+        stack.enter_context(_process(argv, root / "dockerd.log"))
+        _wait(f"dockerd in {root}", root / "dockerd.log", env)
+    except BaseException:
+        stack.close()
+        raise
     return stack
 
 
