@@ -18,6 +18,9 @@ LOG_DIR="${CONJURE_LOG_DIR:-/var/log/conjure-sandbox}"
 # trixie packages install on bookworm and take their dependencies from bookworm.
 TRIXIE_PACKAGES=(docker.io containerd docker-buildx)
 HOST_PACKAGES=(qemu-user-static binfmt-support docker-registry debootstrap debian-archive-keyring gpgv curl ca-certificates)
+# The engines the tests start beside this one (tests/engines.py): rootless Docker
+# (dockerd-rootless.sh ships with docker.io) and rootless Podman.
+HOST_PACKAGES+=(rootlesskit uidmap slirp4netns podman openssl iptables)
 
 log() { printf '[provision] %s\n' "$*" >&2; }
 die() { printf '[provision] error: %s\n' "$*" >&2; exit 1; }
