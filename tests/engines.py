@@ -412,7 +412,7 @@ def rootless_account() -> pwd.struct_passwd:
     return account
 
 
-def _as_account(account: pwd.struct_passwd, env: Mapping[str, str]) -> list[str]:
+def as_account(account: pwd.struct_passwd, env: Mapping[str, str]) -> list[str]:
     runtime = f"/run/user/{account.pw_uid}"
     settings = {
         "HOME": account.pw_dir,
@@ -446,7 +446,7 @@ def rootless_engine() -> Iterator[Engine]:
         "DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK": "false",
     }
     argv = [
-        *_as_account(account, slirp),
+        *as_account(account, slirp),
         "dockerd-rootless.sh",
         *("--config-file", str(root / "daemon.json"), "--data-root", str(root / "data")),
         *("--exec-root", f"/run/user/{account.pw_uid}/docker-exec", "-H", socket),
@@ -493,7 +493,7 @@ def podman_engine() -> Iterator[Engine]:
             os.chown(path, account.pw_uid, account.pw_gid)
     socket_path = f"/run/user/{account.pw_uid}/podman/podman.sock"
     argv = [
-        *_as_account(account, {}),
+        *as_account(account, {}),
         *("podman", "system", "service", "--time=0", f"unix://{socket_path}"),
     ]
     env = {"DOCKER_HOST": f"unix://{socket_path}"}

@@ -146,3 +146,20 @@ def test_jobs_that_can_write_packages_install_only_hash_pinned_tools() -> None:
                 assert "--require-hashes" in run or "--no-deps -e ." in run, run
             if "nox " in run:  # nox sessions install their own tools: pinned the same way
                 assert step["env"]["CONJURE_REQUIREMENTS"] == ".github/requirements/publish.txt"
+
+
+def test_the_engine_job_runs_the_engine_tests_on_the_runners_docker_as_installed() -> None:
+    """GitHub's runners cannot run here: this reads the job, which runs only there."""
+    job = _load("ci.yml")["jobs"]["engine"]
+    assert set(job["strategy"]["matrix"]["runner"]) == set(RUNNERS.values())
+    assert job["env"]["CONJURE_ENGINES"] == "installed"
+    assert job["env"]["CONJURE_REQUIRE_DOCKER"] == "1"
+    steps = job["steps"]
+    used = " ".join(str(s.get("uses", "")) for s in steps)
+    run = "\n".join(str(s.get("run", "")) for s in steps)
+    # Docker exactly as installed: no buildx set-up, no provisioning, no daemon.json.
+    assert "setup-buildx-action" not in used
+    assert "provision-engine" not in run
+    assert "daemon.json" not in run
+    assert "pytest tests/integration/test_engines.py" in run
+    assert re.search(r"registry:2@sha256:[0-9a-f]{64}", run)
