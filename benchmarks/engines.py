@@ -21,9 +21,12 @@ from pathlib import Path
 
 from benchmarks.bench import COMMAND, Bench, run_facts, write_section
 from conjure_sandbox.build import host_platform
-from conjure_sandbox.config import EXECUTOR_FLAGS
+from conjure_sandbox.catalogue import load_catalogue
+from conjure_sandbox.config import EXECUTOR_FLAGS, docker_dir
+from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.pins import Pin, Pins
 from conjure_sandbox.registry import fetch_manifest, parse_repository
+from conjure_sandbox.tags import version_tag
 from conjure_sandbox.version import package_version
 from tests.engines import Engine, Engines
 
@@ -58,10 +61,13 @@ def publish(bench: Bench, registry: str, scratch: Path) -> tuple[str, Path]:
         env={"CONJURE_IMAGE": image},
     )
     repository = parse_repository(image)
+    catalogue = load_catalogue(docker_dir())
     pins: dict[str, Pin] = {}
     for variant in VARIANTS:
-        found = fetch_manifest(repository, f"{package_version()}-{variant}")
-        assert found is not None, f"{image} lacks {variant} after the push"
+        ref = version_tag(image, package_version(), catalogue.get(variant))
+        found = fetch_manifest(repository, ref.rpartition(":")[2])
+        if found is None:
+            raise SandboxError(f"{ref} is not in the registry after the push", "push it again")
         pins[variant] = Pin(found.digest, dict(found.platforms))
     path = scratch / "pins.json"
     path.write_text(Pins(package_version(), image, pins).to_json())

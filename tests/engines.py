@@ -393,7 +393,12 @@ def rootless_account() -> pwd.struct_passwd:
     try:
         account = pwd.getpwnam(ROOTLESS_USER)
     except KeyError:
-        subprocess.run(["useradd", "--create-home", ROOTLESS_USER], check=True, capture_output=True)
+        # Above the uids CI gives its runner account (1001, as GitHub's).
+        subprocess.run(
+            ["useradd", "--create-home", "-K", "UID_MIN=2000", ROOTLESS_USER],
+            check=True,
+            capture_output=True,
+        )
         account = pwd.getpwnam(ROOTLESS_USER)
     for table in ("/etc/subuid", "/etc/subgid"):
         text = Path(table).read_text() if Path(table).exists() else ""
