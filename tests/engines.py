@@ -27,7 +27,7 @@ import subprocess
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from conjure_sandbox.config import Settings
@@ -80,15 +80,13 @@ class Engine:
     # The account whose engine it is (rootless), which owns what the executor creates;
     # None: whoever runs the tests.
     owner: str | None = "root"
-    notes: tuple[str, ...] = field(default=())
 
     def docker(
-        self, *args: str, check: bool = True, input: bytes | None = None, timeout: float = 600
+        self, *args: str, check: bool = True, timeout: float = 600
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             ["docker", *args],
             env={**provisioned_env(), **self.env},
-            input=input.decode() if input is not None else None,
             capture_output=True,
             text=True,
             check=False,
