@@ -21,7 +21,7 @@ import pytest
 from conjure_sandbox import ensure_image
 from conjure_sandbox.build import host_platform
 from conjure_sandbox.config import EXECUTOR_FLAGS, Settings
-from conjure_sandbox.engine import local_images
+from conjure_sandbox.engine import local_images, own_manifests
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.pins import Pin, Pins
 from conjure_sandbox.pull import PullProgress
@@ -284,7 +284,9 @@ def test_the_executor_contract(on: Engine, published: Published) -> None:
     assert (work / "out.txt").read_text() == "edited\n"
 
 
-def test_invoke_build_fits_the_engine(builder: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invoke_build_fits_the_engine(
+    builder: Engine, published: Published, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``invoke build`` on this engine: on the classic store without the cache export the
     docker driver cannot give it, said once under the summary; ``invoke doctor`` names the
     store; a multi-platform load refused in one line naming the fix."""
@@ -300,6 +302,17 @@ def test_invoke_build_fits_the_engine(builder: Engine, monkeypatch: pytest.Monke
     summary = built.stdout[built.stdout.index("variant    platforms") :]
     note = "note: the engine's classic image store: built without a build cache export ("
     assert (summary.count(note) == 1) is (not on.containerd_store), summary
+    # The same inputs as the published image (a build is reproducible): on the containerd
+    # store the loaded index holds the very manifest that was pushed (the pushed index adds
+    # an attestation); on the classic store, which keeps no manifest, the loaded image is
+    # the config that the pushed manifest names.
+    ref = f"conjure-test/engine-build:{package_version()}-minimal"
+    loaded = on.docker("image", "inspect", "--format", "{{.Id}}", ref).stdout.strip()
+    pushed = published.platforms[host_platform()]
+    if on.containerd_store:
+        assert pushed in own_manifests(ref, loaded)
+    else:
+        assert loaded == raw_manifest(f"{published.image}@{pushed}")["config"]["digest"]
     doctor = run_invoke("doctor").stdout.splitlines()
     store = "containerd" if on.containerd_store else "classic"
     assert f"({store} image store" in doctor[0], doctor
