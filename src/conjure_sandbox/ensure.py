@@ -184,11 +184,12 @@ def _pull(pinned: str, progress: Callable[[PullProgress], None] | None) -> str |
         # A failure here is retried by the CLI below, which gives its own reason.
         with contextlib.suppress(PullFailed, OSError):
             pull_with_progress(pinned, progress)
-    if not _holds(pinned):
-        try:
-            docker.image.pull(pinned, quiet=True)
-        except DockerException as error:
-            return engine_reason(error)
+        if _holds(pinned):
+            return None
+    try:
+        docker.image.pull(pinned, quiet=True)
+    except DockerException as error:
+        return engine_reason(error)
     if not _holds(pinned):
         return f"the engine does not list {pinned} among the image's digests after the pull"
     return None

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from conjure_sandbox.engine import reason as engine_reason
+
 # Statuses after which a layer is downloaded: the containerd store and Podman say
 # "Download complete" last, the classic store goes on to "Extracting" and "Pull complete".
 _LAYER_DONE = frozenset({"Download complete", "Extracting", "Pull complete", "Already exists"})
@@ -58,7 +60,7 @@ class PullTracker:
 
     _done: set[str] = field(default_factory=set)
     _present: set[str] = field(default_factory=set)
-    _named: dict[str, None] = field(default_factory=dict)
+    _named: set[str] = field(default_factory=set)
     _current: dict[str, int] = field(default_factory=dict)
     _total: dict[str, int] = field(default_factory=dict)
 
@@ -67,7 +69,7 @@ class PullTracker:
         status, layer = message.get("status"), message.get("id")
         if status not in _LAYER_STATUSES or not isinstance(layer, str) or not layer:
             return None
-        self._named.setdefault(layer)
+        self._named.add(layer)
         detail = message.get("progressDetail")
         if status == "Downloading" and isinstance(detail, Mapping):
             current, total = detail.get("current"), detail.get("total")
@@ -98,13 +100,18 @@ class PullFailed(Exception):
 
 
 def pull_with_progress(
-    ref: str, progress: Callable[[PullProgress], None], docker: str = "docker"
+    pinned: str, progress: Callable[[PullProgress], None], docker: str = "docker"
 ) -> None:
-    """Pull ``ref`` (``repo@sha256:…`` or ``repo:tag``) through the engine's API, calling
-    ``progress`` after each message about a layer. Raises PullFailed with the engine's reason,
-    or OSError when the CLI cannot reach the engine at all."""
-    repository, tag = _split(ref)
-    query = urllib.parse.urlencode({"fromImage": repository, "tag": tag})
+    """Pull ``pinned`` (``repo@sha256:…``) through the engine's API, calling ``progress``
+    after each message about a layer. Raises PullFailed with the engine's reason, or OSError
+    when the CLI cannot be started; a reference not pinned by digest is a ValueError."""
+    # Here, not at import: the registry package costs ensure_image's found path its time.
+    from conjure_sandbox.registry.reference import DIGEST
+
+    repository, _, digest = pinned.partition("@")
+    if not repository or not DIGEST.fullmatch(digest):  # fullmatch: no trailing newline
+        raise ValueError(f"{pinned!r} is not repo@sha256:<64 hex digits>")
+    query = urllib.parse.urlencode({"fromImage": repository, "tag": digest})
     request = (
         f"POST /images/create?{query} HTTP/1.1\r\n"
         "Host: docker\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -131,16 +138,6 @@ def pull_with_progress(
             raise PullFailed(_stderr_reason(dial)) from None
         finally:
             dial.kill()
-
-
-def _split(ref: str) -> tuple[str, str]:
-    """``repo@sha256:…`` or ``repo:tag`` as the API's fromImage and tag."""
-    repository, at, digest = ref.partition("@")
-    if at:
-        return repository, digest
-    head, _, last = ref.rpartition("/")
-    name, colon, tag = last.partition(":")
-    return (f"{head}/{name}" if head else name), (tag if colon else "latest")
 
 
 def _messages(dial: subprocess.Popen[bytes]) -> Iterator[Mapping[str, Any]]:
@@ -178,7 +175,7 @@ class _Pipe:
 
 
 def _stderr_reason(dial: subprocess.Popen[bytes]) -> str:
+    """Why dial-stdio could not reach the engine, in the CLI's own last line."""
     dial.wait(timeout=5)
     text = dial.stderr.read().decode(errors="replace") if dial.stderr else ""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "the docker CLI could not reach the engine"
+    return engine_reason(text, "the docker CLI could not reach the engine")

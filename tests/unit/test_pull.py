@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conjure_sandbox.cli import PROGRESS_EVERY, pull_printer
-from conjure_sandbox.pull import PullProgress, PullTracker
+from conjure_sandbox.pull import PullProgress, PullTracker, pull_with_progress
 
 RECORDED = Path(__file__).parent / "data" / "pull"
 
@@ -98,3 +98,18 @@ def test_the_cli_prints_a_line_per_finished_layer_and_otherwise_every_few_second
     assert finished <= len(lines) <= finished + len(seen) * step / PROGRESS_EVERY + 1
     assert lines[-1] == f"pulling: {seen[-1].describe()}"
     assert all(line.startswith("pulling: ") for line in lines)
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "example/sandbox:0.1.0",
+        "example/sandbox@sha256:abc",
+        "@sha256:" + "a" * 64,
+        "example/sandbox@sha256:" + "a" * 64 + "\n",
+    ],
+)
+def test_only_a_reference_pinned_by_digest_is_pulled(ref: str) -> None:
+    """Refused before any engine is asked: the request line is built from it."""
+    with pytest.raises(ValueError, match="is not repo@sha256"):
+        pull_with_progress(ref, lambda _: None, docker="/nonexistent/docker")
