@@ -30,8 +30,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from conjure_sandbox import prerequisites
 from conjure_sandbox.config import Settings
-from conjure_sandbox.prerequisites import CONTAINERD_SNAPSHOTTER
 
 KINDS = ("installed", "classic", "rootless", "podman", "remote", "context")
 # Engines buildx can build on (Podman is pull-and-run only).
@@ -56,6 +56,11 @@ SLIRP_HOST = "10.0.2.2"
 
 # What points the docker CLI at an engine: unset, it reaches the provisioned one.
 ENGINE_VARIABLES = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONTEXT")
+
+
+def _unset() -> list[str]:
+    """``env`` arguments that drop every variable pointing the CLI elsewhere."""
+    return [arg for name in (*ENGINE_VARIABLES, "DOCKER_CONFIG") for arg in ("-u", name)]
 
 
 def provisioned_env() -> dict[str, str]:
@@ -280,20 +285,17 @@ def _dockerd(
 
 @contextmanager
 def installed_engine() -> Iterator[Engine]:
-    """The engine the docker CLI reaches as installed; its store as ``docker info`` says."""
-    info = subprocess.run(
-        ["docker", "info", "--format", "{{json .DriverStatus}}"],
-        env=provisioned_env(),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    """The engine the docker CLI reaches as installed; its store as ``prerequisites.probe``
+    reads it for builds."""
+    from python_on_whales import DockerClient
+
+    facts = prerequisites.probe(DockerClient(client_call=["env", *_unset(), "docker"]))
     yield Engine(
         "installed",
         {},
         registry=Settings.from_env().registry,
         builds=True,
-        containerd_store=CONTAINERD_SNAPSHOTTER in info,
+        containerd_store=facts.containerd_store,
         maps_uids=False,
         scratch=SCRATCH / "installed",
         owner=None,
