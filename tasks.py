@@ -312,10 +312,11 @@ def check_version(
     from conjure_sandbox.config import Settings
     from conjure_sandbox.registry import credentials_from_env
 
+    settings = Settings.from_env()
     _user_errors(
         lambda: versioncheck.run(
-            Settings.from_env(),
-            credentials=credentials_from_env(),
+            settings,
+            credentials=credentials_from_env(settings.image),
             images=not no_images,
             release_tag=release_tag,
             maintenance=maintenance,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from conjure_sandbox.config import ARCHIVE_KEYRING
+from conjure_sandbox.config import ARCHIVE_KEYRING, Settings
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.registry import credentials_from_env, parse_repository, push_layout
 from conjure_sandbox.tags import split_tag
@@ -336,7 +336,8 @@ def build_base(plan: BasePlan, log: Callable[[str], None]) -> None:
         )
         if plan.push:
             repository, tag = split_tag(plan.image)
-            push_layout(layout, parse_repository(repository), credentials_from_env(), tag=tag)
+            credentials = credentials_from_env(Settings.from_env().image)
+            push_layout(layout, parse_repository(repository), credentials, tag=tag)
         else:
             docker.image.load(layout, quiet=True)
     log(f"{plan.image}: {'pushed' if plan.push else 'loaded'}")

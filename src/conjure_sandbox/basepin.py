@@ -85,9 +85,7 @@ def update_base_pin(
     repository = parse_repository(old.registry_repository)
     # CONJURE_REGISTRY_USER's password belongs to the registry images are published to:
     # a base elsewhere (Docker Hub) is read anonymously, never with it.
-    home = parse_repository(image).host
-    credentials = credentials_from_env() if repository.host == home else None
-    found = fetch_manifest(repository, old.tag, credentials)
+    found = fetch_manifest(repository, old.tag, credentials_from_env(image))
     if found is None:
         raise SandboxError(
             f"{old.name}:{old.tag} does not exist in {repository.name}",

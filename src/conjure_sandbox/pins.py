@@ -131,7 +131,7 @@ def pin(
     if problems:
         raise SandboxError(f"{record}: " + "; ".join(problems), "publish every variant, then pin")
     repository = parse_repository(pins.image)
-    credentials = credentials_from_env()
+    credentials = credentials_from_env(pins.image)
     for name, entry in pins.variants.items():
         served = fetch_manifest(repository, entry.index, credentials)
         if served is None or dict(served.platforms) != dict(entry.platforms):

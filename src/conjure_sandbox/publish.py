@@ -285,7 +285,7 @@ def publish(
     repository = parse_repository(settings.image)
     catalogue = load_catalogue(docker_dir())
     catalogue.select(request.variants)  # an unknown variant is refused before anything is read
-    credentials = credentials_from_env(stdin=request.password_stdin)
+    credentials = credentials_from_env(settings.image, stdin=request.password_stdin)
     records = tested.load(settings.tested_directory)
     if not from_digests:
         from python_on_whales import DockerClient

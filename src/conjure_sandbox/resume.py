@@ -70,7 +70,7 @@ def resume(
     """
     chosen = load_catalogue(docker_dir()).get(variant)
     repository = parse_repository(settings.image)
-    credentials = credentials_from_env()
+    credentials = credentials_from_env(settings.image)
     tag = tags_for(package_version(), chosen, edge=edge).immutable[0]
     mine = (
         recorded_digest(recorded / job_slug(chosen.name, (platform,)), repository)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from conjure_sandbox.config import Settings
 from conjure_sandbox.engine import reason as engine_reason
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.ocilayout import OciLayout
@@ -167,7 +168,7 @@ def deliver_layout(target: BuildTarget, log: Log) -> str:
     name, layout = target.variant.name, Path(target.layout)
     if not (target.push or target.by_digest):
         return layout_root(layout)
-    credentials = credentials_from_env()
+    credentials = credentials_from_env(Settings.from_env().image)
     if target.by_digest:
         digest = push_layout(layout, parse_repository(target.by_digest), credentials)
         log(f"[{name}] uploaded by digest: {target.by_digest}@{digest}")

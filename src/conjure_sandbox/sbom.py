@@ -200,4 +200,4 @@ def describe_published(
     if not ref:
         chosen = load_catalogue(docker_dir()).get(variant)
         ref = version_tag(settings.image, version or package_version(), chosen)
-    return summary(ref, attested_sboms(ref, credentials_from_env()))
+    return summary(ref, attested_sboms(ref, credentials_from_env(settings.image)))

@@ -257,7 +257,7 @@ def verify(
     """
     version = str(parse_version(version))
     repository = repository or docker_dir().parent
-    credentials = credentials_from_env()
+    credentials = credentials_from_env(settings.image)
     with (
         worktree(repository, git_tag(version)) as checkout,
         tempfile.TemporaryDirectory(prefix="conjure-verify-layouts-") as layouts,

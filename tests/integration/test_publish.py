@@ -288,7 +288,7 @@ def test_credentials_wrong_then_right_and_the_password_never_shows(
         stdin=password + "\n",
     )
     assert right.returncode == 0, right.stdout[-3000:] + right.stderr
-    credentials = Credentials("maint", password)
+    credentials = Credentials("maint", password, parse_repository(image).host)
     assert _snapshot(image, credentials)[f"{VERSION}-minimal"] == built["minimal"]
     assert digests.read_text() == f"{image}@{built['minimal']}\n"
     # One line about the temporary credentials, none of docker login's chatter.
@@ -415,7 +415,7 @@ def test_publish_to_a_token_auth_registry_as_ghcr_works(
         assert maint.returncode == 0, maint.stdout[-3000:] + maint.stderr
         assert f"maint:{REPO_PATH}:pull,push" in issuer.scopes_granted
 
-        credentials = Credentials("maint", passwords["maint"])
+        credentials = Credentials("maint", passwords["maint"], parse_repository(image).host)
         holding = _snapshot(image, credentials)
         for tag in release_tags(VERSION, CATALOGUE.get("minimal")).all:
             assert holding[tag] == built["minimal"], tag

@@ -63,7 +63,7 @@ def test_a_blob_redirect_to_another_host_never_carries_the_credentials(
     tmp_path: Path,
 ) -> None:
     registry, _ = _registry(auth, make_registry, servers, tmp_path)
-    credentials = Credentials(USER, PASSWORD)
+    credentials = Credentials(USER, PASSWORD, registry.host)
     data = b"a blob the registry keeps in storage elsewhere\n" * 100
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     _Pusher(Repository(registry.host, PATH), credentials).blob(digest, len(data), io.BytesIO(data))

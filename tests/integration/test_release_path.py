@@ -169,7 +169,7 @@ def test_base_pin_sends_the_publish_credentials_only_to_the_publish_registry(
 ) -> None:
     users = {"maint": "publish-password"}
     registry = make_registry(5054, users=users)
-    credentials = Credentials("maint", "publish-password")
+    credentials = Credentials("maint", "publish-password", registry.host)
     docker = tmp_path / "docker"
     docker.mkdir()
     layout = tmp_path / "base.tar"

@@ -43,7 +43,12 @@ PATH = "holsee/conjure-sandbox"
 USER, PASSWORD = "maint", "s3cret-password-for-the-test"
 READER, READER_PASSWORD = "reader", "reader-password"
 USERS = {USER: PASSWORD, READER: READER_PASSWORD}
-CREDENTIALS = Credentials(USER, PASSWORD)
+
+
+def credentials(host: str, user: str = USER, password: str = PASSWORD) -> Credentials:
+    """A user's credentials for the registry on ``host``."""
+    return Credentials(user, password, host)
+
 
 Server = TypeVar("Server", bound=LoopbackServer)
 
@@ -103,12 +108,15 @@ def test_a_push_and_the_reads_answer_the_challenge(auth: str, start: Start, tmp_
     repository = Repository(registry.host, PATH)
     digest, platforms = write_layout(tmp_path / "layout.tar", ("linux/amd64", "linux/arm64"))
 
-    assert push_layout(tmp_path / "layout.tar", repository, CREDENTIALS, tag="0.1.0") == digest
-    found = fetch_manifest(repository, "0.1.0", Credentials(READER, READER_PASSWORD))
+    assert (
+        push_layout(tmp_path / "layout.tar", repository, credentials(registry.host), tag="0.1.0")
+        == digest
+    )
+    found = fetch_manifest(repository, "0.1.0", credentials(registry.host, READER, READER_PASSWORD))
     assert found is not None
     assert found.digest == digest
     assert dict(found.platforms) == platforms
-    assert list_tags(repository, CREDENTIALS) == ["0.1.0"]
+    assert list_tags(repository, credentials(registry.host)) == ["0.1.0"]
     # Each request went first without credentials, then with the kind the challenge named.
     assert registry.seen[0].authorization == ""
     kinds = {seen.authorization for seen in registry.seen}
@@ -119,7 +127,12 @@ def test_a_token_is_earned_per_scope(start: Start, tmp_path: Path) -> None:
     issuer = start(TokenIssuer(0, USERS, {USER}, tmp_path))
     registry = start(MemoryRegistry(tmp_path / "storage", issuer=issuer))
     write_layout(tmp_path / "layout.tar")
-    push_layout(tmp_path / "layout.tar", Repository(registry.host, PATH), CREDENTIALS, tag="0.1.0")
+    push_layout(
+        tmp_path / "layout.tar",
+        Repository(registry.host, PATH),
+        credentials(registry.host),
+        tag="0.1.0",
+    )
     # The blob HEAD earned a pull token; the upload needed a second, for pull and push.
     assert issuer.scopes_granted[:2] == [f"{USER}:{PATH}:pull", f"{USER}:{PATH}:pull,push"]
 
@@ -129,7 +142,7 @@ def test_a_user_who_may_only_pull_cannot_push_and_nothing_is_tagged(
 ) -> None:
     registry = _registry("token", start, tmp_path)
     write_layout(tmp_path / "layout.tar")
-    reader = Credentials(READER, READER_PASSWORD)
+    reader = credentials(registry.host, READER, READER_PASSWORD)
     with pytest.raises(SandboxError) as refused:
         push_layout(tmp_path / "layout.tar", Repository(registry.host, PATH), reader, tag="0.1.0")
     assert "HTTP 401" in _one_line(refused)
@@ -137,21 +150,22 @@ def test_a_user_who_may_only_pull_cannot_push_and_nothing_is_tagged(
 
 
 @pytest.mark.parametrize(
-    ("credentials", "expected"),
+    ("password", "expected"),
     [
         (None, "needs credentials"),
-        (Credentials(USER, "wrong"), "failed (HTTP 401)"),
+        ("wrong", "failed (HTTP 401)"),
     ],
 )
 def test_basic_auth_without_the_right_credentials_is_one_line(
-    credentials: Credentials | None,
+    password: str | None,
     expected: str,
     start: Start,
     tmp_path: Path,
 ) -> None:
     registry = _registry("basic", start, tmp_path)
+    given = credentials(registry.host, USER, password) if password else None
     with pytest.raises(SandboxError) as refused:
-        list_tags(Repository(registry.host, PATH), credentials)
+        list_tags(Repository(registry.host, PATH), given)
     assert expected in _one_line(refused)
     assert PASSWORD not in str(refused.value)
 
@@ -161,7 +175,7 @@ def test_a_token_service_that_refuses_the_password_is_one_line(
 ) -> None:
     registry = _registry("token", start, tmp_path)
     with pytest.raises(SandboxError) as refused:
-        list_tags(Repository(registry.host, PATH), Credentials(USER, "wrong"))
+        list_tags(Repository(registry.host, PATH), credentials(registry.host, USER, "wrong"))
     assert "the token service" in _one_line(refused)
     assert "refused" in str(refused.value)
 
@@ -169,7 +183,12 @@ def test_a_token_service_that_refuses_the_password_is_one_line(
 def test_a_token_realm_over_plain_http_off_loopback_gets_no_password() -> None:
     challenge = 'Bearer realm="http://auth.example.com/token",service="registry"'
     with pytest.raises(SandboxError, match="not https") as refused:
-        authorization(challenge, CREDENTIALS, "https://registry.example.com/v2/")
+        authorization(
+            challenge,
+            credentials("registry.example.com"),
+            "https://registry.example.com/v2/holsee/conjure-sandbox/tags/list",
+            Repository("registry.example.com", PATH),
+        )
     _one_line(refused)
 
 
@@ -179,14 +198,20 @@ def test_a_blob_redirected_to_another_host_goes_there_without_the_credentials(
 ) -> None:
     registry = _registry(auth, start, tmp_path)
     write_layout(tmp_path / "layout.tar")
-    push_layout(tmp_path / "layout.tar", Repository(registry.host, PATH), CREDENTIALS, tag="0.1.0")
+    push_layout(
+        tmp_path / "layout.tar",
+        Repository(registry.host, PATH),
+        credentials(registry.host),
+        tag="0.1.0",
+    )
     store = start(BlobStore(0, tmp_path / "storage"))
     front = start(FaultProxy(0, registry.host, blob_host=store.host))
     repository = Repository(front.host, PATH)
-    manifest = json.loads(fetch_manifest_bytes(repository, "0.1.0", CREDENTIALS))
+    mine = credentials(front.host)
+    manifest = json.loads(fetch_manifest_bytes(repository, "0.1.0", mine))
     layer = manifest["layers"][0]["digest"]
 
-    assert fetch_blob(repository, layer, CREDENTIALS).startswith(b" linux")
+    assert fetch_blob(repository, layer, mine).startswith(b" linux")
     assert store.requests, "the blob read was never redirected: the test proves nothing"
     assert any(seen.authorization for seen in registry.seen if layer in seen.path)
     sent = json.dumps(store.requests)

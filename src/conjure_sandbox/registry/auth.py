@@ -1,15 +1,15 @@
 """Credentials, and how a request earns its ``Authorization``.
 
 Basic auth, or a bearer token earned per scope from the realm a 401 names.
-Credentials stay with their host: a redirect to another host (GHCR's blob CDN,
-an S3-backed registry's storage) is followed without ``Authorization``, as
-requests' ``rebuild_auth`` does, and a token realm must be https unless it is on
-loopback."""
+Credentials belong to one registry host, and go nowhere else: a challenge is
+answered only when the registry's own origin (scheme, host, port) asked, a
+repository on another host is read anonymously, a redirect off the origin
+drops ``Authorization`` (``transport``), and a token realm must be https,
+or plain http only when the registry itself is on loopback."""
 
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import os
 import re
@@ -22,27 +22,37 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from conjure_sandbox.errors import SandboxError
-from conjure_sandbox.registry.failures import network_reason
-from conjure_sandbox.registry.reference import LOOPBACK_HOSTS
+from conjure_sandbox.registry import documents
+from conjure_sandbox.registry.failures import bounded_error, network_reason
+from conjure_sandbox.registry.reference import LOOPBACK_HOSTS, Repository, parse_repository
+from conjure_sandbox.registry.transport import Overdue, Oversize, exchange, origin
 
 
 @dataclass(frozen=True)
 class Credentials:
+    """A user's password for one registry: ``home``, its ``host[:port]``."""
+
     username: str
     password: str
+    home: str
 
     def basic(self) -> str:
         raw = f"{self.username}:{self.password}".encode()
         return "Basic " + base64.b64encode(raw).decode()
 
+    def for_host(self, host: str) -> Credentials | None:
+        """These credentials if ``host`` is their registry; None (anonymous) anywhere else."""
+        return self if host == self.home else None
+
 
 def credentials_from_env(
-    environ: Mapping[str, str] | None = None, stdin: bool = False
+    publish_to: str, environ: Mapping[str, str] | None = None, stdin: bool = False
 ) -> Credentials | None:
-    """CONJURE_REGISTRY_USER with CONJURE_REGISTRY_PASSWORD, or the password on stdin."""
+    """CONJURE_REGISTRY_USER with CONJURE_REGISTRY_PASSWORD (or the password on stdin): the
+    credentials of the registry that ``publish_to`` (``Settings.image``) is on, and of no other."""
+    home = parse_repository(publish_to).host
     env = os.environ if environ is None else environ
     user = env.get("CONJURE_REGISTRY_USER")
     if not user:
@@ -57,94 +67,70 @@ def credentials_from_env(
             "CONJURE_REGISTRY_USER is set without a password",
             "set CONJURE_REGISTRY_PASSWORD or pipe it to --password-stdin",
         )
-    return Credentials(user, password)
+    return Credentials(user, password, home)
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    """Scheme, host and port: what must stay the same for credentials to follow a redirect."""
-    parts = urllib.parse.urlsplit(url)
-    default = {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+def _loopback(url: str) -> bool:
+    return origin(url)[1] in LOOPBACK_HOSTS
 
 
-class _CredentialsStayHome(urllib.request.HTTPRedirectHandler):
-    """Follows redirects, dropping ``Authorization`` once one leaves the original origin.
-
-    urllib copies every header added with ``add_header`` onto the redirected
-    request, whatever its host; a blob CDN would receive the registry's token.
-    """
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: http.client.HTTPMessage,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and _origin(newurl) != _origin(req.full_url):
-            new.remove_header("Authorization")
-        return new
-
-
-_OPENER = urllib.request.build_opener(_CredentialsStayHome)
-
-
-def urlopen(request: urllib.request.Request, timeout: float) -> http.client.HTTPResponse:
-    response: http.client.HTTPResponse = _OPENER.open(request, timeout=timeout)
-    return response
-
-
-def _check_realm(realm: str, url: str) -> None:
-    """A token realm gets the user's password: https only, or http on loopback."""
+def _check_realm(realm: str, repository: Repository) -> None:
+    """A token realm gets the user's password: https only, or http when both it and the
+    registry are on loopback."""
     parts = urllib.parse.urlsplit(realm)
     if parts.scheme == "https" and parts.hostname:
         return
-    if parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS:
+    if parts.scheme == "http" and _loopback(realm) and _loopback(repository.base_url):
         return
     raise SandboxError(
-        f"{url} sends its credentials to the token realm {realm!r}, which is not https",
+        f"{repository.name} sends its credentials to the token realm {realm[:120]!r}, "
+        "which is not https",
         "use a registry whose token service is https (plain http only on loopback)",
     )
 
 
-def authorization(challenge: str, credentials: Credentials | None, url: str) -> str:
-    """The Authorization header a 401's challenge asks for: basic, or a bearer token."""
+def authorization(
+    challenge: str, credentials: Credentials | None, answered_by: str, repository: Repository
+) -> str:
+    """The Authorization header the 401 from ``answered_by`` asks for: basic, or a bearer
+    token. Only ``repository``'s own origin is answered, and only with its own credentials."""
+    if origin(answered_by) != origin(repository.base_url):
+        raise SandboxError(
+            f"{repository.name}: {origin(answered_by)[1] or answered_by[:80]} asked for "
+            "credentials after a redirect; only the registry itself is answered",
+            "make the registry's storage serve its redirects without authentication",
+        )
+    credentials = credentials.for_host(repository.host) if credentials else None
     if challenge.lower().startswith("basic"):
         if credentials is None:
             raise SandboxError(
-                f"{url} needs credentials",
+                f"{repository.name} needs credentials",
                 "set CONJURE_REGISTRY_USER and CONJURE_REGISTRY_PASSWORD",
             )
         return credentials.basic()
     fields = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
     realm = fields.get("realm", "")
-    _check_realm(realm, url)
+    _check_realm(realm, repository)
     query = urllib.parse.urlencode({k: v for k, v in fields.items() if k in ("service", "scope")})
     token_request = urllib.request.Request(f"{realm}?{query}")
     if credentials:
         token_request.add_header("Authorization", credentials.basic())
+    where = f"the token service {realm[:120]}"
     try:
-        with urlopen(token_request, timeout=30) as response:
-            answer = json.loads(response.read())
+        body, _ = exchange(token_request)
     except urllib.error.HTTPError as error:
         raise SandboxError(
-            f"the token service {realm} refused {fields.get('scope', 'access')} "
-            f"(HTTP {error.code})",
+            f"{where} refused {fields.get('scope', 'access')[:120]} (HTTP {error.code})",
             "check CONJURE_REGISTRY_USER / CONJURE_REGISTRY_PASSWORD and the token's scopes",
         ) from None
-    except (OSError, http.client.HTTPException, ValueError) as error:
+    except (Overdue, Oversize) as error:
+        raise bounded_error(where, error) from None
+    except OSError as error:
         raise SandboxError(
-            f"the token service {realm} did not answer ({network_reason(error)})",
+            f"{where} did not answer ({network_reason(error)})",
             "check the registry's auth and the network, then run again",
         ) from None
-    # The distribution spec names it "token"; OAuth2-style services answer "access_token".
-    token = answer.get("token") or answer.get("access_token")
-    if not token:
-        raise SandboxError(f"the token service {realm} gave no token", "check the registry's auth")
-    return f"Bearer {token}"
+    return "Bearer " + documents.token(documents.parse_object(body, where), where)
 
 
 _DOCKER_HUB = ("docker.io", "index.docker.io", "registry-1.docker.io")
@@ -161,8 +147,9 @@ def client_config(
     and "Login Succeeded" would only describe this temporary file. The
     credentials were already checked against the registry by then (the
     version check lists its tags with them). Leaving ``DOCKER_CONFIG`` alone
-    (no credentials given) keeps an existing login.
+    (no credentials given, or given for another registry) keeps an existing login.
     """
+    credentials = credentials.for_host(registry) if credentials else None
     if credentials is None:
         yield None
         return

@@ -3,12 +3,12 @@
 Plain HTTP against the distribution API, since neither the docker CLI nor
 python-on-whales lists a repository's tags. Loopback registries are spoken to
 over http, every other one over https. Every request gets the bounded retry of
-``retry.REGISTRY`` on a 5xx or a network error, then one line naming the registry."""
+``retry.REGISTRY`` on a 5xx or a network error, then one line naming the registry.
+Every answer is bounded (``transport``), every document checked for shape
+(``documents``), and whatever is read by digest is checked against that digest."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import urllib.error
 import urllib.parse
@@ -19,15 +19,18 @@ from email.message import Message
 from typing import Any
 
 from conjure_sandbox.errors import SandboxError
-from conjure_sandbox.registry.auth import Credentials, authorization, urlopen
+from conjure_sandbox.registry import documents
+from conjure_sandbox.registry.auth import Credentials, authorization
 from conjure_sandbox.registry.failures import (
     NETWORK_ERRORS,
     ServerError,
+    bounded_error,
     retry_after,
     retry_network,
     unreachable,
 )
-from conjure_sandbox.registry.reference import Repository
+from conjure_sandbox.registry.reference import DIGEST, Repository, check_reference, digest_of
+from conjure_sandbox.registry.transport import Overdue, Oversize, exchange
 from conjure_sandbox.retry import REGISTRY
 
 _INDEX_TYPES = ", ".join(
@@ -38,65 +41,57 @@ _INDEX_TYPES = ", ".join(
         "application/vnd.docker.distribution.manifest.v2+json",
     )
 )
+# A tag list longer than this many pages, or one whose pages link back, is refused.
+MAX_TAG_PAGES = 1000
 
 
 def _open(
-    request: urllib.request.Request, credentials: Credentials | None
+    request: urllib.request.Request,
+    repository: Repository,
+    credentials: Credentials | None,
+    blob: bool,
 ) -> tuple[bytes, Message]:
     """A GET that answers the registry's auth challenge once: the body and the headers."""
     try:
-        with urlopen(request, timeout=30) as response:
-            return bytes(response.read()), response.headers
+        return exchange(request, blob)
     except urllib.error.HTTPError as error:
         if error.code != 401:
             raise
         challenge = error.headers.get("WWW-Authenticate", "")
-    request.add_header("Authorization", authorization(challenge, credentials, request.full_url))
-    with urlopen(request, timeout=30) as response:
-        return bytes(response.read()), response.headers
-
-
-def _document(body: bytes, repository: Repository, what: str) -> dict[str, Any]:
-    """A registry's JSON answer as an object; anything else is one line naming ``what``."""
-    try:
-        document = json.loads(body)
-    except ValueError:
-        document = None
-    if not isinstance(document, dict):
-        raise SandboxError(
-            f"{repository.name}: {what} is not a JSON object",
-            "check that the address is a container registry (its /v2/ API)",
-        )
-    return document
+        answered_by = error.geturl()
+    request.add_header(
+        "Authorization", authorization(challenge, credentials, answered_by, repository)
+    )
+    return exchange(request, blob)
 
 
 def _get(
-    repository: Repository, path: str, credentials: Credentials | None, **headers: str
-) -> bytes | None:
-    """GET ``<repository>/v2/<path>``: None on 404, one-line errors for anything else."""
-    found = _get_with_headers(repository, path, credentials, **headers)
-    return found[0] if found else None
-
-
-def _get_with_headers(
-    repository: Repository, path: str, credentials: Credentials | None, **headers: str
+    repository: Repository,
+    path: str,
+    credentials: Credentials | None,
+    blob: bool = False,
+    **headers: str,
 ) -> tuple[bytes, Message] | None:
-    """``_get``, keeping the response headers (pagination's ``Link``)."""
+    """GET ``<repository>/v2/<path>``: the body and headers, None on 404, one-line errors
+    for anything else. A blob gets a blob's bounds, anything else a document's."""
+    what = f"{repository.name}: GET {path}"
     for attempt in range(REGISTRY.tries):
         request = urllib.request.Request(f"{repository.base_url}/{path}", headers=headers)
         try:
-            return _open(request, credentials)
+            return _open(request, repository, credentials, blob)
+        except (Overdue, Oversize) as error:
+            raise bounded_error(what, error) from None
         except urllib.error.HTTPError as error:
             if error.code == 404:
                 return None
-            if retry_after(f"{repository.name}: GET {path}", error.code, attempt):
+            if retry_after(what, error.code, attempt):
                 continue
             raise (ServerError if error.code >= 500 else SandboxError)(
-                f"{repository.name}: GET {path} failed (HTTP {error.code})",
+                f"{what} failed (HTTP {error.code})",
                 "check the registry address and credentials",
             ) from None
         except NETWORK_ERRORS as error:
-            if retry_network(f"{repository.name}: GET {path}", error, attempt):
+            if retry_network(what, error, attempt):
                 continue
             raise unreachable(repository.name, error) from None
     raise AssertionError("unreachable: the last attempt returns or raises")
@@ -106,14 +101,23 @@ def list_tags(
     repository: Repository, credentials: Credentials | None = None, page: int = 1000
 ) -> list[str]:
     """Every tag in the repository, page after page (``Link``); none when it does not exist."""
+    where = f"{repository.name}: the tag list"
     tags: list[str] = []
     path = f"tags/list?n={page}"
+    seen: set[str] = set()
     while path:
-        found = _get_with_headers(repository, path, credentials)
+        if path in seen or len(seen) >= MAX_TAG_PAGES:
+            raise SandboxError(
+                f"{where} goes on past {len(seen)} pages "
+                f"({'a page links back to one already read' if path in seen else 'too many'})",
+                "check the registry's tag pagination",
+            )
+        seen.add(path)
+        found = _get(repository, path, credentials)
         if found is None:
             break
         body, headers = found
-        tags.extend(_document(body, repository, "the tag list").get("tags") or [])
+        tags.extend(documents.tag_page(documents.parse_object(body, where), where))
         path = _next_page(headers.get("Link", ""), repository)
     return tags
 
@@ -157,18 +161,19 @@ def fetch_manifest(
     repository: Repository, reference: str, credentials: Credentials | None = None
 ) -> RemoteManifest | None:
     """The manifest behind a tag or digest, or None when it does not exist."""
-    body = _get(repository, f"manifests/{reference}", credentials, Accept=_INDEX_TYPES)
-    if body is None:
+    found = _manifest(repository, reference, credentials)
+    if found is None:
         return None
-    entries = _document(body, repository, f"the manifest of {reference}").get("manifests")
+    body, document = found
+    entries = document.get("manifests")
     platforms = {
-        f"{m['platform']['os']}/{m['platform']['architecture']}": str(m["digest"])
+        f"{m['platform'].get('os', '')}/{m['platform'].get('architecture', '')}": m["digest"]
         for m in entries or ()
         if m.get("platform", {}).get("os", "unknown") != "unknown"
     }
     return RemoteManifest(
-        "sha256:" + hashlib.sha256(body).hexdigest(),
-        None if entries is None else tuple(str(m["digest"]) for m in entries),
+        digest_of(body),
+        None if entries is None else tuple(m["digest"] for m in entries),
         platforms,
     )
 
@@ -177,35 +182,59 @@ def fetch_document(
     repository: Repository, reference: str, credentials: Credentials | None = None
 ) -> dict[str, Any]:
     """The parsed manifest or index behind a tag or digest; a one-line error when missing."""
-    body = fetch_manifest_bytes(repository, reference, credentials)
-    return _document(body, repository, f"the manifest of {reference}")
+    return _existing(repository, reference, credentials)[1]
 
 
 def fetch_manifest_bytes(
     repository: Repository, reference: str, credentials: Credentials | None = None
 ) -> bytes:
-    """The bytes of the manifest or index behind a tag or digest, as the registry serves them."""
-    body = _get(repository, f"manifests/{reference}", credentials, Accept=_INDEX_TYPES)
-    if body is None:
+    """The bytes of the manifest or index behind a tag or digest, as the registry serves them;
+    a one-line error when missing."""
+    return _existing(repository, reference, credentials)[0]
+
+
+def _existing(
+    repository: Repository, reference: str, credentials: Credentials | None
+) -> tuple[bytes, dict[str, Any]]:
+    found = _manifest(repository, reference, credentials)
+    if found is None:
         raise SandboxError(f"{repository.name}:{reference} does not exist", "push it first")
-    if (
-        reference.startswith("sha256:")
-        and "sha256:" + hashlib.sha256(body).hexdigest() != reference
-    ):
-        raise SandboxError(f"{repository.name}: manifest {reference} is corrupt", "push it again")
-    return body
+    return found
+
+
+def _manifest(
+    repository: Repository, reference: str, credentials: Credentials | None
+) -> tuple[bytes, dict[str, Any]] | None:
+    """A manifest's bytes and its checked document, None on 404. One asked for by digest
+    must have that digest."""
+    check_reference(repository.name, reference)
+    found = _get(repository, f"manifests/{reference}", credentials, Accept=_INDEX_TYPES)
+    if found is None:
+        return None
+    body = found[0]
+    if DIGEST.match(reference) and digest_of(body) != reference:
+        raise SandboxError(
+            f"{repository.name}: manifest {reference} is corrupt (its bytes have another digest)",
+            "push it again, or check what answers for this registry",
+        )
+    where = f"{repository.name}: the manifest of {reference}"
+    return body, documents.check_manifest(documents.parse_object(body, where), where)
 
 
 def fetch_blob(
     repository: Repository, digest: str, credentials: Credentials | None = None
 ) -> bytes:
-    """A blob's bytes, checked against its digest."""
-    body = _get(repository, f"blobs/{digest}", credentials)
-    if body is None or "sha256:" + hashlib.sha256(body).hexdigest() != digest:
+    """A blob's bytes (an image config, an attestation), checked against its digest."""
+    if not DIGEST.match(digest):
+        raise SandboxError(
+            f"{repository.name}: {digest[:80]!r} is not a blob digest", "push the image again"
+        )
+    found = _get(repository, f"blobs/{digest}", credentials, blob=True)
+    if found is None or digest_of(found[0]) != digest:
         raise SandboxError(
             f"{repository.name}: blob {digest} is missing or corrupt", "push the image again"
         )
-    return body
+    return found[0]
 
 
 def platform_image(
@@ -237,8 +266,7 @@ def layer_sizes(
     image = found.image_for(platform)
     if image is None:
         raise SandboxError(f"{where} has no {platform} image", "build that platform too")
-    body = _get(repository, f"manifests/{image}", credentials, Accept=_INDEX_TYPES)
-    manifest = _document(body or b"{}", repository, f"the manifest of {image}")
+    manifest = fetch_document(repository, image, credentials)
     return tuple(int(layer["size"]) for layer in manifest.get("layers", ()))
 
 

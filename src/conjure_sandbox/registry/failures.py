@@ -10,6 +10,7 @@ import urllib.parse
 import urllib.request
 
 from conjure_sandbox.errors import SandboxError
+from conjure_sandbox.registry.transport import MiB, Overdue, Oversize
 from conjure_sandbox.retry import REGISTRY
 
 
@@ -54,4 +55,17 @@ def unreachable(registry: str, error: BaseException) -> SandboxError:
     return SandboxError(
         f"{registry}: registry unreachable after {REGISTRY.tries} tries ({network_reason(error)})",
         "start the registry or check the address and the network, then run again",
+    )
+
+
+def bounded_error(where: str, error: Overdue | Oversize) -> SandboxError:
+    """The one line for an answer that broke a bound: too slow as a whole, or too large."""
+    if isinstance(error, Overdue):
+        return SandboxError(
+            f"{where}: no whole answer within the request's deadline",
+            "check the registry and the network, then run again",
+        )
+    return SandboxError(
+        f"{where}: the answer is over {error.cap // MiB} MiB, more than such a document holds",
+        "check that the address is a container registry",
     )

@@ -13,66 +13,77 @@ from typing import IO, Any
 
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.ocilayout import OciLayout
-from conjure_sandbox.registry.auth import Credentials, authorization, urlopen
+from conjure_sandbox.registry.auth import Credentials, authorization
 from conjure_sandbox.registry.failures import (
     NETWORK_ERRORS,
     ServerError,
+    bounded_error,
     retry_after,
     retry_network,
     unreachable,
 )
 from conjure_sandbox.registry.reference import Repository
+from conjure_sandbox.registry.transport import Overdue, Oversize, exchange, origin
 from conjure_sandbox.retry import REGISTRY
 
 
 class _Pusher:
-    """Blob and manifest uploads to one repository, keeping the authorization it earned."""
+    """Blob and manifest uploads to one repository, keeping the authorization it earned.
+
+    The authorization goes only to the registry's own origin: an upload session
+    whose ``Location`` names another host gets the upload without it."""
 
     def __init__(self, repository: Repository, credentials: Credentials | None) -> None:
         self.repository, self.credentials = repository, credentials
+        self.home = origin(repository.base_url)
         self.auth: str | None = None
         self.answered: set[str] = set()  # challenges already answered with a token
 
     def call(
         self, method: str, url: str, data: bytes | IO[bytes] | None = None, **headers: str
-    ) -> tuple[int, Message]:
+    ) -> Message | None:
+        """The answer's headers; None for a HEAD answered 404."""
         stream = None if data is None or isinstance(data, bytes) else data
+        # An upload session's URL carries its state token: messages show it without the query.
+        shown = url.split("?", 1)[0]
         replayable = stream is None or stream.seekable()  # a retry must send the body again
         for attempt in range(REGISTRY.tries):
             if stream is not None and replayable:
                 stream.seek(0)
             request = urllib.request.Request(url, data=data, method=method, headers=headers)
-            if self.auth:
+            if self.auth and origin(url) == self.home:
                 request.add_header("Authorization", self.auth)
             try:
-                with urlopen(request, timeout=600) as response:
-                    response.read()
-                    return int(response.status), response.headers
+                return exchange(request, blob=data is not None and not isinstance(data, bytes))[1]
+            except (Overdue, Oversize) as error:
+                raise bounded_error(f"{method} {shown}", error) from None
             except urllib.error.HTTPError as error:
                 challenge = error.headers.get("WWW-Authenticate", "")
                 if error.code == 401 and challenge not in self.answered:
                     # A token is earned per scope: the pull token of a HEAD does not push.
                     self.answered.add(challenge)
-                    self.auth = authorization(challenge, self.credentials, url)
+                    self.auth = authorization(
+                        challenge, self.credentials, error.geturl(), self.repository
+                    )
                     return self.call(method, url, data, **headers)
                 if error.code == 404 and method == "HEAD":
-                    return 404, error.headers
-                if replayable and retry_after(f"{method} {url}", error.code, attempt):
+                    return None
+                if replayable and retry_after(f"{method} {shown}", error.code, attempt):
                     continue
                 raise (ServerError if error.code >= 500 else SandboxError)(
-                    f"{method} {url}: HTTP {error.code}", "check the registry and the credentials"
+                    f"{method} {shown}: HTTP {error.code}", "check the registry and the credentials"
                 ) from None
             except NETWORK_ERRORS as error:
-                if replayable and retry_network(f"{method} {url}", error, attempt):
+                if replayable and retry_network(f"{method} {shown}", error, attempt):
                     continue
                 raise unreachable(self.repository.name, error) from None
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def blob(self, digest: str, size: int, content: IO[bytes]) -> None:
         base = self.repository.base_url
-        if self.call("HEAD", f"{base}/blobs/{digest}")[0] == 200:
+        if self.call("HEAD", f"{base}/blobs/{digest}") is not None:
             return
-        _, headers = self.call("POST", f"{base}/blobs/uploads/", b"")
+        headers = self.call("POST", f"{base}/blobs/uploads/", b"") or Message()
         location = urllib.parse.urljoin(base + "/", headers.get("Location", ""))
         joiner = "&" if "?" in location else "?"
         self.call(

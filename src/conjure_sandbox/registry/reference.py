@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -10,9 +11,29 @@ from conjure_sandbox.errors import SandboxError
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # A content digest as references, manifests and records write it.
 DIGEST_PATTERN = r"sha256:[0-9a-f]{64}"
-DIGEST = re.compile(rf"^{DIGEST_PATTERN}$")
+# Anchored with \Z, not $: "$" also matches before a trailing newline.
+DIGEST = re.compile(rf"\A{DIGEST_PATTERN}\Z")
+# A tag as the distribution spec allows it.
+TAG = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z")
 # host[:port]/path in lower case, without tag or digest.
-REPOSITORY = re.compile(r"^(?P<host>[a-z0-9.-]+(?::\d+)?)/(?P<repo>[a-z0-9]+(?:[._/-][a-z0-9]+)*)$")
+REPOSITORY = re.compile(
+    r"\A(?P<host>[a-z0-9.-]+(?::\d+)?)/(?P<repo>[a-z0-9]+(?:[._/-][a-z0-9]+)*)\Z"
+)
+
+
+def digest_of(content: bytes) -> str:
+    """The content digest of ``content``, as registries and manifests write it."""
+    return "sha256:" + hashlib.sha256(content).hexdigest()
+
+
+def check_reference(repository: str, reference: str) -> str:
+    """``reference`` if it is a tag or a digest, before it becomes part of a URL."""
+    if DIGEST.match(reference) or TAG.match(reference):
+        return reference
+    raise SandboxError(
+        f"{repository}: {reference[:80]!r} is neither a tag nor a sha256 digest",
+        "check the reference (a registry's document may have named it)",
+    )
 
 
 @dataclass(frozen=True)
