@@ -18,8 +18,8 @@ from conjure_sandbox.registry import DIGEST_PATTERN, looks_like_host
 
 BASE_PIN_FILE = "base.lock"
 PINNED_REF = re.compile(
-    r"^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
-    rf":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})@(?P<digest>{DIGEST_PATTERN})$"
+    r"\A(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+    rf":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})@(?P<digest>{DIGEST_PATTERN})\Z"
 )
 _HEADER = (
     "# The production base image (CONJURE_BASE=upstream), pinned by digest.\n"

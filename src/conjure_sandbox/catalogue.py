@@ -6,6 +6,7 @@ Nothing else in the project defines a variant; a fifth variant is one more
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -113,22 +114,30 @@ class Catalogue:
 
 # Each string in variants.toml reaches a file path, an image reference, a CI job
 # name or a command line: each must match its pattern, checked before use.
-NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
+NAME = re.compile(r"\A[a-z][a-z0-9]*(?:-[a-z0-9]+)*\Z")
+# A variant's name is its floating tag and part of CI job names: short, and never one
+# of the tags other releases and builds take (latest, edge, sha-<commit>).
+NAME_MAX = 32
+RESERVED_NAMES = ("latest", "edge")
+RESERVED_PREFIX = "sha-"
+DESCRIPTION_MAX = 200
+# Above this, a size budget is a typo (the full image is under 2 GB).
+BUDGET_MAX_MB = 100_000
 # Empty (the default variant) or "-word[-word...]": never a dot, so a suffixed tag
 # never reads as another release's version (0.1.0-rc.1).
-TAG_SUFFIX = re.compile(r"^(?:-[a-z][a-z0-9]*(?:-[a-z0-9]+)*)?$")
+TAG_SUFFIX = re.compile(r"\A(?:-[a-z][a-z0-9]*(?:-[a-z0-9]+)*)?\Z")
 # A file directly in docker/: no directory part, nothing that climbs out of it.
-DOCKERFILE = re.compile(r"^Dockerfile(?:\.[a-z0-9]+(?:-[a-z0-9]+)*)?$")
-PLATFORM = re.compile(r"^linux/(?:amd64|arm64|arm/v[67]|ppc64le|s390x|riscv64|386)$")
+DOCKERFILE = re.compile(r"\ADockerfile(?:\.[a-z0-9]+(?:-[a-z0-9]+)*)?\Z")
+PLATFORM = re.compile(r"\Alinux/(?:amd64|arm64|arm/v[67]|ppc64le|s390x|riscv64|386)\Z")
 _EXPECT_ITEMS = {
-    "commands": re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*$"),
-    "absent_commands": re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]*$"),
-    "python_modules": re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$"),
-    "absent_python_modules": re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$"),
-    "node_modules": re.compile(r"^(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*$"),
-    "absent_node_modules": re.compile(r"^(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*$"),
-    "fonts": re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$"),
-    "absent_fonts": re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$"),
+    "commands": re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._+-]*\Z"),
+    "absent_commands": re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._+-]*\Z"),
+    "python_modules": re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z"),
+    "absent_python_modules": re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z"),
+    "node_modules": re.compile(r"\A(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*\Z"),
+    "absent_node_modules": re.compile(r"\A(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*\Z"),
+    "fonts": re.compile(r"\A[A-Za-z0-9][A-Za-z0-9 ._-]*\Z"),
+    "absent_fonts": re.compile(r"\A[A-Za-z0-9][A-Za-z0-9 ._-]*\Z"),
 }
 _VARIANT_KEYS = {
     "name",
@@ -160,7 +169,11 @@ def _string(
             return default
         raise SandboxError(f"{where}: missing {key!r}", f"add {key} = ... to the entry")
     value = entry[key]
-    valid = isinstance(value, str) and (pattern.match(value) if pattern else value.strip())
+    valid = isinstance(value, str) and (
+        pattern.match(value)
+        if pattern
+        else value.strip() and value.isprintable() and len(value) <= DESCRIPTION_MAX
+    )
     if not valid:
         raise _invalid(where, key, value, rule)
     return str(value)
@@ -196,9 +209,12 @@ def _expectations(expect: object, where: str) -> Expectations:
     }
     budget = expect.get("size_budget_mb")
     if budget is not None and (
-        isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0
+        isinstance(budget, bool)
+        or not isinstance(budget, int | float)
+        or not math.isfinite(budget)
+        or not 0 < budget <= BUDGET_MAX_MB
     ):
-        raise _invalid(where, "size_budget_mb", budget, "a positive number of MB")
+        raise _invalid(where, "size_budget_mb", budget, f"a number of MB from 0 to {BUDGET_MAX_MB}")
     return Expectations(**lists, size_budget_mb=budget)
 
 
@@ -220,6 +236,13 @@ def _variant(
     if not isinstance(entry, dict):
         raise _invalid(where, "[[variant]]", entry, "a [[variant]] table")
     name = _string(entry, "name", where, NAME, "lower-case letters, digits and single dashes")
+    if len(name) > NAME_MAX or name in RESERVED_NAMES or name.startswith(RESERVED_PREFIX):
+        raise _invalid(
+            where,
+            "name",
+            name[:NAME_MAX] + ("..." if len(name) > NAME_MAX else ""),
+            f"at most {NAME_MAX} characters, not latest, edge or sha-... (other tags)",
+        )
     where = f"{source} variant {name!r}"
     _unknown(entry, _VARIANT_KEYS, where)
     default = entry.get("default", False)
@@ -290,6 +313,10 @@ def load_catalogue(docker_dir: Path) -> Catalogue:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SandboxError(f"no variant catalogue at {path}", "run from the project root") from None
+    except UnicodeDecodeError as error:
+        raise SandboxError(
+            f"{path}: not UTF-8 (byte {error.start})", "save the catalogue as UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as error:
         raise SandboxError(f"{path}: {error}", "fix the TOML syntax") from None
     return parse_catalogue(data, docker_dir, str(path))

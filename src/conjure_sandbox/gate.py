@@ -21,7 +21,7 @@ from typing import Any
 from conjure_sandbox.errors import SandboxError
 
 MAIN = "main"
-MAINTENANCE_BRANCH = re.compile(r"^release/\d+\.\d+$")
+MAINTENANCE_BRANCH = re.compile(r"\Arelease/\d+\.\d+\Z")
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,7 @@ def probe(client: DockerClient, builder: str | None = None) -> EngineFacts:
 
 # The architectures Debian ships images for: what a linux/<arch> here can name.
 ARCHITECTURES = ("amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "mips64le")
-_PLATFORM = re.compile(r"^(?P<os>[a-z0-9]+)/(?P<arch>[a-z0-9]+)(?:/v\d+)?$")
+_PLATFORM = re.compile(r"\A(?P<os>[a-z0-9]+)/(?P<arch>[a-z0-9]+)(?:/v\d+)?\Z")
 
 
 def check_platform_names(wanted: Iterable[str]) -> None:

@@ -29,7 +29,7 @@ from conjure_sandbox.registry import (
 from conjure_sandbox.tags import tags_for
 from conjure_sandbox.version import package_version
 
-DIGEST_REF = re.compile(rf"^(?P<repository>[^@\s]+)@(?P<digest>{DIGEST_PATTERN})$")
+DIGEST_REF = re.compile(rf"\A(?P<repository>[^@\s]+)@(?P<digest>{DIGEST_PATTERN})\Z")
 
 
 def recorded_digest(path: Path, repository: Repository) -> str | None:

@@ -108,6 +108,19 @@ BAD_ENTRIES = {
     "expect list a string": (_expecting(commands="bash"), "commands = 'bash'"),
     "budget negative": (_expecting(size_budget_mb=-1), "size_budget_mb = -1"),
     "budget a string": (_expecting(size_budget_mb="900"), "size_budget_mb = '900'"),
+    "budget nan": (_expecting(size_budget_mb=float("nan")), "size_budget_mb = nan"),
+    "budget inf": (_expecting(size_budget_mb=float("inf")), "size_budget_mb = inf"),
+    "budget 1e308": (_expecting(size_budget_mb=1e308), "size_budget_mb = 1e\\+308"),
+    "name ends in a newline": (_with(name="full\n"), "name = 'full\\\\n'"),
+    "name too long": (_with(name="a" * 33), "name = 'a{32}\\.\\.\\.'"),
+    "name latest": (_with(name="latest"), "name = 'latest'"),
+    "name edge": (_with(name="edge"), "name = 'edge'"),
+    "name a commit tag": (_with(name="sha-1234567"), "name = 'sha-1234567'"),
+    "dockerfile ends in a newline": (_with(dockerfile="Dockerfile\n"), "dockerfile = "),
+    "suffix ends in a newline": (_with(tag_suffix="-x\n"), "tag_suffix = "),
+    "platform ends in a newline": (_with(platforms=["linux/amd64\n"]), "platforms item"),
+    "description too long": (_with(description="x" * 201), "description = "),
+    "description of two lines": (_with(description="a\nb"), "description = "),
     "unknown expectation": (_expecting(comands=["bash"]), "unknown key 'comands'"),
     "variant not a table": ({"variant": ["full"]}, "\\[\\[variant\\]\\] = 'full'"),
     "unknown top-level table": ({"variants": [], "variant": []}, "unknown key 'variants'"),
@@ -146,6 +159,12 @@ def test_select_keeps_catalogue_order_and_drops_repeats() -> None:
 
 def test_missing_catalogue_says_where(tmp_path: Path) -> None:
     with pytest.raises(SandboxError, match="no variant catalogue at"):
+        load_catalogue(tmp_path)
+
+
+def test_a_catalogue_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "variants.toml").write_bytes(b'[[variant]]\nname = "caf\xe9"\n')
+    with pytest.raises(SandboxError, match="not UTF-8 \\(byte 23\\)"):
         load_catalogue(tmp_path)
 
 

@@ -56,6 +56,19 @@ def _document(**changes: object) -> dict[str, object]:
             _document(variants={"minimal": {"index": A, "platforms": {"windows/x": B}}}),
             "not a platform",
         ),
+        # "$" would let each of these through with the newline at its end.
+        (
+            _document(variants={"minimal": {"index": A + "\n", "platforms": {"linux/amd64": B}}}),
+            "is not a sha256 digest",
+        ),
+        (
+            _document(variants={"minimal\n": {"index": A, "platforms": {"linux/amd64": B}}}),
+            "not a variant pin",
+        ),
+        (
+            _document(variants={"minimal": {"index": A, "platforms": {"linux/amd64\n": B}}}),
+            "not a platform",
+        ),
     ],
 )
 def test_a_bad_pins_document_is_one_line(document: object, message: str) -> None:
