@@ -226,7 +226,7 @@ def variants(c: Context) -> None:
         "password_stdin": "read the registry password from stdin (user: CONJURE_REGISTRY_USER)",
         "from_digests": "merge tested per-platform images already pushed by digest (CI)",
         "edge": "a main-branch build at this commit: sha-<commit> and edge tags, never latest",
-        "digest_file": "write one image@digest line per published index (for signing)",
+        "digest_file": "write an image@digest line per digest to sign: each index and its entries",
         "record": "write the release's index and platform digests (JSON, for invoke pin)",
         "dry_run": "print the check, every push and every tag move; push nothing",
     },

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -126,43 +127,73 @@ def _repair(
         )
 
 
-def untested_content(
-    release: VariantRelease, index: RemoteManifest, tested: Mapping[str, str | None]
-) -> str | None:
-    """What in the pushed index is not the tested image, or None when it is exactly that.
+@dataclass(frozen=True)
+class SourceContent:
+    """What the tested sources of a merge hold: each platform's image, and every entry
+    (the images and the attestation manifests that belong to them)."""
 
-    From digests: each platform's image must be the tested one (``tested``,
-    by platform). From the engine: the index must be the tested local image.
+    images: Mapping[str, str | None]
+    members: frozenset[str]
+
+
+def untested_content(
+    release: VariantRelease, index: RemoteManifest, tested: SourceContent | None
+) -> str | None:
+    """What in the pushed index is not the tested content, or None when it is exactly that.
+
+    From digests: each platform's image must be the tested one, and the index's
+    entries must be the tested sources' entries, each once, nothing else (an
+    extra platform or a forged attestation would be signed with the rest).
+    From the engine: the index must be the tested local image.
     """
     if release.sources:
-        wrong = [p for p in release.platforms if index.platforms.get(p) != tested.get(p)]
-        return (
-            ", ".join(
-                f"{p} is {(index.platforms.get(p) or 'missing')[:19]}, not the tested "
-                f"{(tested.get(p) or 'unknown')[:19]}"
-                for p in wrong
+        images = tested.images if tested else {}
+        wrong = [p for p in release.platforms if index.platforms.get(p) != images.get(p)]
+        problems = [
+            f"{p} is {(index.platforms.get(p) or 'missing')[:19]}, not the tested "
+            f"{(images.get(p) or 'unknown')[:19]}"
+            for p in wrong
+        ]
+        entries = index.entries or ()
+        extra = sorted(set(entries) - (tested.members if tested else frozenset()))
+        if extra:
+            problems.append(
+                f"entries not from the tested sources: {', '.join(e[:19] for e in extra)}"
             )
-            or None
-        )
+        if len(set(entries)) != len(entries):
+            problems.append("an entry is listed twice")
+        return ", ".join(problems) or None
     if index.digest != release.image_id:
         return f"the index is {index.digest[:19]}, not the tested {release.image_id[:19]}"
     return None
 
 
-def _tested_images(
+def _tested(
     release: VariantRelease, repository: Repository, credentials: Credentials | None
-) -> dict[str, str | None]:
-    """Each platform's tested image: what its tested ``repo@digest`` serves for that platform.
+) -> SourceContent:
+    """What each tested ``repo@digest`` serves: its platform's image and all its entries.
 
     A by-digest push with an SBOM is an index of the image and its attestation;
-    a merge puts the image itself into the new index.
+    a merge puts both into the new index.
     """
-    from conjure_sandbox.registry import platform_image
+    from conjure_sandbox.registry import fetch_manifest
 
-    return {
-        platform: platform_image(repository, source.split("@", 1)[1], platform, credentials)
-        for platform, source in zip(release.platforms, release.sources, strict=True)
-    }
+    images: dict[str, str | None] = {}
+    members: set[str] = set()
+    for platform, source in zip(release.platforms, release.sources, strict=True):
+        found = fetch_manifest(repository, source.split("@", 1)[1], credentials)
+        images[platform] = found.image_for(platform) if found else None
+        members |= found.members if found else set()
+    return SourceContent(images, frozenset(members))
+
+
+def signed_digests(repository: Repository, indexes: Mapping[str, RemoteManifest]) -> list[str]:
+    """What a release signs, by name: each verified index and each of its entries."""
+    return [
+        f"{repository.name}@{digest}"
+        for index in indexes.values()
+        for digest in (index.digest, *(index.entries or ()))
+    ]
 
 
 def execute(
@@ -210,7 +241,7 @@ def execute(
                 f"{first} lacks {', '.join(missing)} in the registry; floating tags were not moved",
                 "build and test the variant for every platform, then publish again",
             )
-        tested = _tested_images(r, plan.repository, credentials) if r.sources else {}
+        tested = _tested(r, plan.repository, credentials) if r.sources else None
         wrong = untested_content(r, index, tested)
         if wrong:
             raise SandboxError(
@@ -268,7 +299,8 @@ def publish(
 
     On the digests route the tested images are already in the registry by digest
     (CI's per-platform jobs) and are merged into one index per variant.
-    ``request.digest_file`` receives one ``repo@digest`` line per published index;
+    ``request.digest_file`` receives one ``repo@digest`` line per digest to sign: each
+    published index and each of its entries, all verified;
     ``request.record`` the release's pins (pins.py): each variant's index and
     platform digests, for ``invoke pin``.
     """
@@ -334,7 +366,7 @@ def publish(
             log=log,
         )
     if digest_file:
-        digest_file.write_text("".join(f"{repository.name}@{i.digest}\n" for i in indexes.values()))
+        digest_file.write_text("".join(f"{ref}\n" for ref in signed_digests(repository, indexes)))
     if record:
         pins = Pins(
             version,

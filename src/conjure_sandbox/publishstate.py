@@ -34,15 +34,16 @@ def read_state(
     lone: list[str] = []
     local: Mapping[str, LocalImage] = {}
     if request.from_digests:
-        # Compared by the image manifests inside: a merged index has no digest before it exists.
-        remote = {t: " ".join(sorted(m.images)) if m else None for t, m in held.items()}
+        # Compared by every entry inside (images and their attestations): a merged index has
+        # no digest before it exists, and an extra entry is other content.
+        remote = {t: " ".join(sorted(m.members)) if m else None for t, m in held.items()}
         for target in targets:
             found = (
                 fetch_manifest(repository, ref.split("@", 1)[1], credentials)
                 for ref in target.sources
             )
             content[target.variant.name] = " ".join(
-                sorted({image for m in found if m for image in m.images})
+                sorted({member for m in found if m for member in m.members})
             )
     else:
         remote = {t: m.digest if m else None for t, m in held.items()}

@@ -290,7 +290,10 @@ def test_credentials_wrong_then_right_and_the_password_never_shows(
     assert right.returncode == 0, right.stdout[-3000:] + right.stderr
     credentials = Credentials("maint", password, parse_repository(image).host)
     assert _snapshot(image, credentials)[f"{VERSION}-minimal"] == built["minimal"]
-    assert digests.read_text() == f"{image}@{built['minimal']}\n"
+    # What CI signs: the verified index, then each entry in it, by name.
+    entries = [m["digest"] for m in raw_manifest(f"{image}@{built['minimal']}")["manifests"]]
+    expected = "".join(f"{image}@{d}\n" for d in (built["minimal"], *entries))
+    assert digests.read_text() == expected
     # One line about the temporary credentials, none of docker login's chatter.
     assert right.stdout.count("through a temporary client config") == 1
     for chatter in ("unencrypted", "Login Succeeded", "WARNING"):

@@ -9,9 +9,9 @@ import pytest
 
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.pins import Pin, Pins, load_pins, parse_pins
-from conjure_sandbox.publish import untested_content
+from conjure_sandbox.publish import SourceContent, signed_digests, untested_content
 from conjure_sandbox.publishplan import VariantRelease
-from conjure_sandbox.registry import RemoteManifest
+from conjure_sandbox.registry import RemoteManifest, Repository
 from conjure_sandbox.tags import TagSet
 
 A, B, C, D = ("sha256:" + c * 64 for c in "abcd")
@@ -88,16 +88,51 @@ def _release(sources: tuple[str, ...] = (), image_id: str = "") -> VariantReleas
     )
 
 
+E, F = ("sha256:" + c * 64 for c in "ef")
+# Two tested sources, each an index of its platform's image and that image's attestation.
+TESTED = SourceContent({"linux/amd64": B, "linux/arm64": C}, frozenset({B, C, D, E}))
+
+
 def test_the_merge_accepts_exactly_the_tested_images() -> None:
-    index = RemoteManifest(A, (B, C), {"linux/amd64": B, "linux/arm64": C})
-    tested = {"linux/amd64": B, "linux/arm64": C}
-    assert untested_content(_release(("r@x", "r@y")), index, tested) is None
-    assert untested_content(_release(image_id=A), index, {}) is None
+    index = RemoteManifest(A, (B, C, D, E), {"linux/amd64": B, "linux/arm64": C})
+    assert untested_content(_release(("r@x", "r@y")), index, TESTED) is None
+    assert untested_content(_release(image_id=A), index, None) is None
 
 
 def test_the_merge_names_each_platform_that_is_not_the_tested_image() -> None:
-    index = RemoteManifest(A, (B, D), {"linux/amd64": B, "linux/arm64": D})
-    tested = {"linux/amd64": B, "linux/arm64": C}
-    found = untested_content(_release(("r@x", "r@y")), index, tested)
-    assert found == f"linux/arm64 is {D[:19]}, not the tested {C[:19]}"
-    assert "the index is" in (untested_content(_release(image_id=C), index, {}) or "")
+    index = RemoteManifest(A, (B, F, D, E), {"linux/amd64": B, "linux/arm64": F})
+    found = untested_content(_release(("r@x", "r@y")), index, TESTED)
+    assert found == (
+        f"linux/arm64 is {F[:19]}, not the tested {C[:19]}, "
+        f"entries not from the tested sources: {F[:19]}"
+    )
+    assert "the index is" in (untested_content(_release(image_id=C), index, None) or "")
+
+
+@pytest.mark.parametrize(
+    ("entries", "platforms", "expected"),
+    [
+        # A forged attestation (unknown/unknown) beside the tested entries.
+        ((B, C, D, E, F), {}, f"entries not from the tested sources: {F[:19]}"),
+        # An extra platform: s390x is not among the tested sources.
+        ((B, C, D, E, F), {"linux/s390x": F}, f"entries not from the tested sources: {F[:19]}"),
+        ((B, C, D, E, E), {}, "an entry is listed twice"),
+    ],
+    ids=["forged attestation", "extra platform", "repeated entry"],
+)
+def test_an_index_with_anything_beyond_the_tested_entries_is_refused(
+    entries: tuple[str, ...], platforms: dict[str, str], expected: str
+) -> None:
+    index = RemoteManifest(A, entries, {"linux/amd64": B, "linux/arm64": C, **platforms})
+    assert untested_content(_release(("r@x", "r@y")), index, TESTED) == expected
+
+
+def test_a_release_signs_each_verified_digest_by_name() -> None:
+    indexes = {
+        "minimal": RemoteManifest(A, (B, C), {"linux/amd64": B, "linux/arm64": C}),
+        "lone": RemoteManifest(D, None),
+    }
+    repository = Repository("ghcr.io", "holsee/conjure-sandbox")
+    assert signed_digests(repository, indexes) == [
+        f"ghcr.io/holsee/conjure-sandbox@{digest}" for digest in (A, B, C, D)
+    ]

@@ -156,6 +156,11 @@ class RemoteManifest:
             return frozenset({self.digest})
         return frozenset(self.platforms.values())
 
+    @property
+    def members(self) -> frozenset[str]:
+        """Everything it names: an index's every entry (attestations included), or itself."""
+        return frozenset({self.digest} if self.entries is None else self.entries)
+
 
 def fetch_manifest(
     repository: Repository, reference: str, credentials: Credentials | None = None
