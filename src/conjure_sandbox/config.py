@@ -35,7 +35,9 @@ EXECUTOR_FLAGS = (
 )
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
-_SOURCE_ROOT = _PACKAGE_DIR.parents[1]
+# The checkout this package runs from, when it runs from one: pyproject.toml (the version),
+# CHANGELOG.md, docker/ and the git tags live there.
+SOURCE_ROOT = _PACKAGE_DIR.parents[1]
 
 
 def docker_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -47,7 +49,7 @@ def docker_dir(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     if env.get("CONJURE_DOCKER_DIR"):
         return Path(env["CONJURE_DOCKER_DIR"])
-    source = _SOURCE_ROOT / "docker"
+    source = SOURCE_ROOT / "docker"
     if (source / "variants.toml").is_file():
         return source
     return _PACKAGE_DIR / "docker"

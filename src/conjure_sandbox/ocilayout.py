@@ -47,7 +47,18 @@ class OciLayout:
         index = self._member("index.json")
         if index is None:
             raise SandboxError(f"{self.path} is not an OCI layout", self.fix)
-        (root,) = json.load(index)["manifests"]
+        try:
+            manifests = json.load(index).get("manifests")
+        except (ValueError, AttributeError):
+            manifests = None
+        if not isinstance(manifests, list) or len(manifests) != 1:
+            count = len(manifests) if isinstance(manifests, list) else "no list of"
+            raise SandboxError(
+                f"{self.path}: index.json names {count} manifests, not one root", self.fix
+            )
+        (root,) = manifests
+        if not isinstance(root, dict) or not isinstance(root.get("digest"), str):
+            raise SandboxError(f"{self.path}: index.json's root has no digest", self.fix)
         return dict(root)
 
     def stream(self, digest: str) -> tuple[IO[bytes], int]:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from conjure_sandbox.build import build_images
 from conjure_sandbox.catalogue import load_catalogue
@@ -32,9 +32,8 @@ from conjure_sandbox.registry import (
     Credentials,
     Repository,
     credentials_from_env,
+    digest_of,
     fetch_blob,
-    fetch_document,
-    fetch_manifest,
     fetch_manifest_bytes,
     parse_repository,
 )
@@ -120,17 +119,50 @@ def _platform(config: Mapping[str, Any]) -> str:
     return f"{config.get('os')}/{config.get('architecture')}"
 
 
+# A layer is unpacked only to hash its files: a published layer is untrusted, and a
+# small one can hold gigabytes of zeros. Files are hashed in chunks, and a layer with
+# more than this in it is refused (the full image is about 5 GB unpacked).
+LAYER_MAX_BYTES = 64 * 1024**3
+LAYER_MAX_ENTRIES = 2_000_000
+_CHUNK = 1024 * 1024
+
+
+def _file_digest(handle: IO[bytes] | None, unpacked: list[int]) -> str:
+    """A member's sha256, read in chunks; ``unpacked`` counts the layer's bytes so far."""
+    digest = hashlib.sha256()
+    while handle is not None and (chunk := handle.read(_CHUNK)):
+        unpacked[0] += len(chunk)
+        if unpacked[0] > LAYER_MAX_BYTES:
+            raise _too_large(f"more than {LAYER_MAX_BYTES // 1024**3} GiB unpacked")
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _too_large(what: str) -> SandboxError:
+    return SandboxError(
+        f"a layer holds {what}: refused as a decompression bomb",
+        "check who pushed this image; no build of this project makes such a layer",
+    )
+
+
+def _entry_path(name: str) -> str:
+    """A member's path from the root: ``./etc/x`` and ``etc/x`` alike, dotfiles kept."""
+    return "/" + name.removeprefix("./").lstrip("/")
+
+
 def layer_files(blob: bytes) -> dict[str, tuple[object, ...]]:
     """Every entry of a layer (zstd, gzip or plain): what it is, its mode, owner, link and
-    content hash."""
+    content hash; a layer beyond the caps is one line."""
     entries: dict[str, tuple[object, ...]] = {}
+    unpacked = [0]
     with layer_tar(blob) as archive:
-        for member in archive:
+        for count, member in enumerate(archive, start=1):
+            if count > LAYER_MAX_ENTRIES:
+                raise _too_large(f"more than {LAYER_MAX_ENTRIES:,} entries")
             content = ""
             if member.isfile():
-                handle = archive.extractfile(member)
-                content = hashlib.sha256(handle.read() if handle else b"").hexdigest()
-            entries["/" + member.name.lstrip("./")] = (
+                content = _file_digest(archive.extractfile(member), unpacked)
+            entries[_entry_path(member.name)] = (
                 member.type,
                 member.mode,
                 member.uid,
@@ -269,9 +301,11 @@ def verify(
             ref = version_tag(settings.image, version, variant)
             name, tag = split_tag(ref)
             remote = parse_repository(name)
+            # One read of the tag: the document compared is the one whose digest is reported.
+            served = fetch_manifest_bytes(remote, tag, credentials)
             found = images(
-                fetch_document(remote, tag, credentials),
-                _digest_of(remote, tag, credentials),
+                json.loads(served),
+                digest_of(served),
                 _remote_blobs(remote, credentials),
                 _remote_manifests(remote, credentials),
             )
@@ -320,13 +354,6 @@ def _remote_blobs(remote: Repository, credentials: Credentials | None) -> Blob:
 
 def _remote_manifests(remote: Repository, credentials: Credentials | None) -> Blob:
     return lambda digest: fetch_manifest_bytes(remote, digest, credentials)
-
-
-def _digest_of(remote: Repository, reference: str, credentials: Credentials | None) -> str:
-    found = fetch_manifest(remote, reference, credentials)
-    if found is None:
-        raise SandboxError(f"{remote.name}:{reference} does not exist", "publish it first")
-    return found.digest
 
 
 def _check_base(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import tomllib
 from importlib import metadata
-from pathlib import Path
+
+from conjure_sandbox.config import SOURCE_ROOT
 
 DISTRIBUTION = "conjure-sandbox"
-_SOURCE_PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+_SOURCE_PYPROJECT = SOURCE_ROOT / "pyproject.toml"
 
 
 def package_version() -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from conjure_sandbox.catalogue import Catalogue, load_catalogue
-from conjure_sandbox.config import Settings, docker_dir
+from conjure_sandbox.config import SOURCE_ROOT, Settings, docker_dir
 from conjure_sandbox.engine import local_images
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import VERSION_LABEL
@@ -30,7 +30,7 @@ from conjure_sandbox.version import package_version
 @dataclass(frozen=True)
 class Facts:
     version: str
-    git_tags: tuple[str, ...]  # v* tags on HEAD
+    git_tags: tuple[str, ...] | None  # v* tags on HEAD; None: the root is no git checkout
     image: str
     labels: Mapping[str, str | None]  # variant -> version label of its built image, None: not built
     published: tuple[str, ...]
@@ -66,10 +66,24 @@ def check(catalogue: Catalogue, facts: Facts, *, maintenance: bool = False) -> l
             rows.append(Row(source, f"latest {newest or '(none)'}", True))
         except SandboxError as error:
             rows.append(Row(source, error.problem, False, error.fix or ""))
-    if facts.git_tags:
+    if facts.git_tags is None:
+        rows.append(
+            Row(
+                "git tag on HEAD",
+                "(not a git checkout)",
+                False,
+                "run from the project's git checkout, where pyproject.toml is",
+            )
+        )
+    elif facts.git_tags:
         tagged = [t for t in facts.git_tags if t == f"v{want}"]
         rows.append(
-            Row("git tag on HEAD", ", ".join(facts.git_tags), bool(tagged), _tag_fix(facts, want))
+            Row(
+                "git tag on HEAD",
+                ", ".join(facts.git_tags),
+                bool(tagged),
+                _tag_fix(facts.git_tags, want),
+            )
         )
     else:
         rows.append(Row("git tag on HEAD", "(none)", True))
@@ -104,9 +118,9 @@ def check(catalogue: Catalogue, facts: Facts, *, maintenance: bool = False) -> l
     return rows
 
 
-def _tag_fix(facts: Facts, want: str) -> str:
+def _tag_fix(tags: tuple[str, ...], want: str) -> str:
     """What to do when HEAD's release tag is not ``v`` + the package version."""
-    tag = facts.git_tags[0]
+    tag = tags[0]
     if tag[:1] == "v":
         return f"set the version to {tag[1:]} or tag v{want}"
     return f"release tags are v + the version: tag v{want}, not {tag}"
@@ -122,15 +136,18 @@ def table(rows: Sequence[Row]) -> list[str]:
     return lines
 
 
-def git_version_tags(root: Path) -> tuple[str, ...]:
-    out = subprocess.run(
-        ["git", "tag", "--points-at", "HEAD", "--list", "v*"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return tuple(sorted(out.stdout.split())) if out.returncode == 0 else ()
+def git_version_tags(root: Path) -> tuple[str, ...] | None:
+    """The v* tags on HEAD of the checkout whose top is ``root``; None when ``root`` is not
+    the top of one (a folder inside another repository would report that one's tags)."""
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+
+    top = git("rev-parse", "--show-toplevel")
+    if top.returncode != 0 or Path(top.stdout.strip()).resolve() != root.resolve():
+        return None
+    out = git("tag", "--points-at", "HEAD", "--list", "v*")
+    return tuple(sorted(out.stdout.split())) if out.returncode == 0 else None
 
 
 def _installed_version() -> str:
@@ -188,9 +205,11 @@ def run(
     ``release_tag`` is the tag a release event names (CI), checked like a tag on HEAD.
     """
     catalogue = load_catalogue(docker_dir())
-    root = catalogue.docker_dir.parent
+    # The version's own checkout (pyproject.toml), not the catalogue's folder, which
+    # CONJURE_DOCKER_DIR may put anywhere.
+    root = SOURCE_ROOT
     facts = gather(catalogue, settings, root, package_version(), credentials, images)
-    if release_tag:
+    if release_tag and facts.git_tags is not None:
         facts = replace(facts, git_tags=tuple(sorted({*facts.git_tags, release_tag})))
     rows = check(catalogue, facts, maintenance=maintenance)
     for line in table(rows):

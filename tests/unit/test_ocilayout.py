@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,28 @@ def test_what_a_layout_lacks_is_one_line_with_the_fix(tmp_path: Path) -> None:
         f"{tmp_path / 'junk.tar'} is not an OCI layout (not a tar archive) "
         "(fix: build the image again)"
     )
+
+
+@pytest.mark.parametrize(
+    ("index", "expected"),
+    [
+        ({"manifests": []}, "names 0 manifests, not one root"),
+        ({"manifests": [{"digest": "a"}, {"digest": "b"}]}, "names 2 manifests, not one root"),
+        ({"manifests": "xy"}, "names no list of manifests"),
+        ([1], "names no list of manifests"),
+        ({"manifests": [{}]}, "root has no digest"),
+    ],
+)
+def test_a_layout_without_exactly_one_root_is_one_line(
+    index: object, expected: str, tmp_path: Path
+) -> None:
+    layout = tmp_path / "l.tar"
+    with tarfile.open(layout, "w") as archive:
+        data = json.dumps(index).encode()
+        info = tarfile.TarInfo("index.json")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    with OciLayout(layout) as oci, pytest.raises(SandboxError) as caught:
+        oci.root()
+    assert expected in str(caught.value)
+    assert "\n" not in str(caught.value)

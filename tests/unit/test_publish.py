@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +24,7 @@ from conjure_sandbox.publishplan import (
 )
 from conjure_sandbox.registry import Repository, parse_repository
 from conjure_sandbox.tested import Coverage, TestedImage
-from conjure_sandbox.versioncheck import Facts, check, table
+from conjure_sandbox.versioncheck import Facts, check, git_version_tags, table
 
 CATALOGUE = load_catalogue(docker_dir())
 REPO = Repository("127.0.0.1:5000", "team/sandbox")
@@ -178,6 +180,7 @@ def test_version_check_passes_when_every_source_agrees() -> None:
     ("overrides", "source"),
     [
         ({"git_tags": ("v0.2.1",)}, "git tag on HEAD"),
+        ({"git_tags": None}, "git tag on HEAD"),
         ({"labels": {"node": "0.1.0"}}, "label in node image"),
         ({"published": ("0.3.0",)}, "newer than published full releases"),
         ({"published": ("0.2.0", "0.3.0-node")}, "newer than published node releases"),
@@ -191,6 +194,33 @@ def test_version_check_names_each_mismatch(overrides: dict[str, object], source:
     bad = [r for r in rows if not r.ok]
     assert [r.source for r in bad] == [source]
     assert "MISMATCH" in "\n".join(table(rows))
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_tags_on_head_come_only_from_the_top_of_a_git_checkout(tmp_path: Path) -> None:
+    assert git_version_tags(tmp_path) is None  # no checkout: not "no tag", which would pass
+    checkout = tmp_path / "checkout"
+    (checkout / "docker").mkdir(parents=True)
+    _git(checkout, "init", "-q")
+    _git(
+        checkout,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "x",
+    )
+    _git(checkout, "tag", "v9.9.9")
+    assert git_version_tags(checkout) == ("v9.9.9",)
+    # A folder inside another repository does not report that repository's tags.
+    assert git_version_tags(checkout / "docker") is None
 
 
 def test_a_release_tag_without_v_gets_a_fix_that_names_the_right_tag() -> None:

@@ -4,9 +4,22 @@ import gzip
 import io
 import json
 import tarfile
+import tracemalloc
 
+import pytest
+
+from conjure_sandbox import verify
+from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.sbom import package_names, package_types
-from conjure_sandbox.verify import Image, compare, differing_files, images, report, sbom_digest
+from conjure_sandbox.verify import (
+    Image,
+    compare,
+    differing_files,
+    images,
+    layer_files,
+    report,
+    sbom_digest,
+)
 
 
 def _layer(files: dict[str, bytes], mode: int = 0o644) -> bytes:
@@ -169,3 +182,62 @@ def test_each_platform_gets_the_sbom_attested_for_its_own_image() -> None:
         assert found[platform].sbom == sbom_digest(
             json.dumps({"predicate": {"name": name}}).encode()
         )
+
+
+def _zstd_layer(members: dict[str, int]) -> bytes:
+    """A zstd layer whose files are ``size`` zero bytes each, never held whole anywhere."""
+    import zstandard
+
+    class Zeros(io.RawIOBase):
+        def __init__(self, size: int) -> None:
+            self.left = size
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+            count = min(len(buffer), self.left)
+            buffer[:count] = bytes(count)
+            self.left -= count
+            return count
+
+    compressed = io.BytesIO()
+    writer = zstandard.ZstdCompressor(level=1).stream_writer(compressed, closefd=False)
+    with tarfile.open(fileobj=writer, mode="w|") as archive:
+        for name, size in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = size
+            archive.addfile(info, io.BufferedReader(Zeros(size)))
+    writer.close()
+    return compressed.getvalue()
+
+
+def test_a_decompression_bomb_is_refused_in_one_line_without_holding_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(verify, "LAYER_MAX_BYTES", 64 * 1024 * 1024)
+    bomb = _zstd_layer({"zeros": 256 * 1024 * 1024})
+    assert len(bomb) < 64 * 1024  # 256 MiB of zeros in a few KiB
+    tracemalloc.start()
+    try:
+        with pytest.raises(SandboxError) as caught:
+            layer_files(bomb)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "refused as a decompression bomb" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert peak < 16 * 1024 * 1024, peak
+
+
+def test_a_layer_with_too_many_entries_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verify, "LAYER_MAX_ENTRIES", 10)
+    assert len(layer_files(_zstd_layer({f"f{n}": 1 for n in range(10)}))) == 10
+    with pytest.raises(SandboxError, match="more than 10 entries"):
+        layer_files(_zstd_layer({f"f{n}": 1 for n in range(11)}))
+
+
+def test_an_added_top_level_dotfile_is_a_difference() -> None:
+    ours = _layer({"./bashrc": b"x"})
+    theirs = _layer({"./bashrc": b"x", "./.bashrc": b"x"})
+    assert differing_files(ours, theirs) == ("/.bashrc",)

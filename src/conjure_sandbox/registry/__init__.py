@@ -30,6 +30,7 @@ from conjure_sandbox.registry.reference import (
     LOOPBACK_HOSTS,
     REPOSITORY,
     Repository,
+    digest_of,
     looks_like_host,
     parse_repository,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "Repository",
     "ServerError",
     "credentials_from_env",
+    "digest_of",
     "fetch_blob",
     "fetch_document",
     "fetch_manifest",
