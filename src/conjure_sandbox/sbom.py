@@ -10,7 +10,6 @@ tag, which changes the build command line, and so every image's inputs.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -28,6 +27,7 @@ from conjure_sandbox.registry import (
     fetch_document,
     parse_repository,
 )
+from conjure_sandbox.registry.documents import parse_object
 from conjure_sandbox.tags import split_tag, version_tag
 from conjure_sandbox.version import package_version
 
@@ -164,8 +164,12 @@ def attested_sboms(ref: str, credentials: Credentials | None = None) -> dict[str
     for subject, layer in sbom_layers(
         index, lambda digest: fetch_document(repository, digest, credentials)
     ):
-        statement = json.loads(fetch_blob(repository, layer, credentials))
-        found[platforms.get(subject, "unknown")] = statement["predicate"]
+        where = f"{repository.name}: SBOM attestation {layer[:19]}"
+        statement = parse_object(fetch_blob(repository, layer, credentials), where)
+        predicate = statement.get("predicate")
+        if not isinstance(predicate, dict):
+            raise SandboxError(f"{where} has no SPDX document", "publish it again")
+        found[platforms.get(subject, "unknown")] = predicate
     if not found:
         raise SandboxError(
             f"{ref} carries no SBOM attestation",

@@ -37,6 +37,7 @@ from conjure_sandbox.registry import (
     fetch_manifest_bytes,
     parse_repository,
 )
+from conjure_sandbox.registry.documents import check_manifest, parse_object
 from conjure_sandbox.request import BuildRequest, Export
 from conjure_sandbox.runner import raise_if_failed
 from conjure_sandbox.sbom import image_platforms, sbom_layers
@@ -92,14 +93,14 @@ def images(
     """
     parsed = manifest or read
     if "manifests" not in root:
-        platform = _platform(json.loads(read(root["config"]["digest"])))
+        platform = _platform(parse_object(read(root["config"]["digest"]), "an image config"))
         return {platform: Image(root_digest, root, None)}
     sboms = {
         subject: sbom_digest(read(layer))
-        for subject, layer in sbom_layers(root, lambda digest: json.loads(parsed(digest)))
+        for subject, layer in sbom_layers(root, lambda digest: _manifest(parsed, digest))
     }
     return {
-        name: Image(digest, json.loads(parsed(digest)), sboms.get(digest))
+        name: Image(digest, _manifest(parsed, digest), sboms.get(digest))
         for digest, name in image_platforms(root).items()
     }
 
@@ -110,9 +111,17 @@ def sbom_digest(statement: bytes) -> str:
     Not of the statement: its subject names the image as it was exported (with
     a tag, or none for CI's pushes by digest), which says nothing of the content.
     """
-    predicate = json.loads(statement)["predicate"]
+    predicate = parse_object(statement, "an SBOM attestation").get("predicate")
+    if not isinstance(predicate, dict):
+        raise SandboxError("an SBOM attestation has no SPDX document", "publish it again")
     canonical = json.dumps(predicate, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
+def _manifest(read: Blob, digest: str) -> dict[str, Any]:
+    """A manifest by digest, checked for the shape this module reads."""
+    where = f"manifest {digest[:19]}"
+    return check_manifest(parse_object(read(digest), where), where)
 
 
 def _platform(config: Mapping[str, Any]) -> str:
@@ -367,8 +376,11 @@ def _check_base(
     from conjure_sandbox.engine import local_images
 
     for image in found.values():
-        config = json.loads(fetch_blob(remote, image.manifest["config"]["digest"], credentials))
-        wanted = (config.get("config") or {}).get("Labels", {}).get(BASE_DIGEST_LABEL)
+        digest = image.manifest["config"]["digest"]
+        config = parse_object(fetch_blob(remote, digest, credentials), f"config {digest[:19]}")
+        settings_part = config.get("config")
+        labels = settings_part.get("Labels") if isinstance(settings_part, dict) else None
+        wanted = labels.get(BASE_DIGEST_LABEL) if isinstance(labels, dict) else None
         if not wanted:
             continue
         base = settings.base_image

@@ -142,8 +142,9 @@ def test_each_platform_gets_the_sbom_attested_for_its_own_image() -> None:
     def statement(name: str) -> str:
         return put({"subject": [], "predicate": {"name": name}})
 
-    amd64 = put({"layers": [], "config": {}})
-    arm64 = put({"layers": [{"digest": "sha256:" + "e" * 64}], "config": {}})
+    config = {"digest": "sha256:" + "c" * 64}
+    amd64 = put({"layers": [], "config": config})
+    arm64 = put({"layers": [{"digest": "sha256:" + "e" * 64}], "config": config})
     attestations = {
         image: put(
             {

@@ -26,7 +26,7 @@ def parse_object(body: bytes, where: str) -> dict[str, Any]:
     """``body`` as a JSON object; anything else (not JSON, not UTF-8, a list) is refused."""
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON or not UTF-8, or nested past the stack
         document = None
     if not isinstance(document, dict):
         raise SandboxError(f"{where} is not a JSON object", _FIX)
