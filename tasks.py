@@ -567,3 +567,29 @@ def doctor(c: Context) -> None:
     from conjure_sandbox.doctor import report
 
     sys.exit(report(print))
+
+
+@task(
+    auto_shortflags=False,
+    iterable=["ref"],
+    help={
+        "ref": "an image to scan, repo@digest or repo:tag (repeatable; default: the tested ones)",
+        "report": "judge a saved grype JSON report instead of scanning",
+        "scanner": "the grype executable (default: grype on PATH)",
+    },
+)
+def scan(c: Context, ref: list[str] | None = None, report: str = "", scanner: str = "") -> None:
+    """Scan tested images' SBOMs for fixable critical vulnerabilities (allowlist in docker/)."""
+    from pathlib import Path
+
+    from conjure_sandbox.config import Settings
+    from conjure_sandbox.scan import scan as scan_images
+
+    _user_errors(
+        lambda: scan_images(
+            Settings.from_env(),
+            refs=tuple(ref or ()),
+            report=Path(report) if report else None,
+            scanner=scanner,
+        )
+    )

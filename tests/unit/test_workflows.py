@@ -58,7 +58,9 @@ def test_actions_are_pinned_by_commit_and_permissions_are_per_job() -> None:
             assert "permissions" in job, f"{name}: {job_name} has no permissions of its own"
             for step in job["steps"]:
                 if "uses" in step:
-                    assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+                    assert re.fullmatch(
+                        r"[\w.-]+/[\w.-]+(?:/[\w.-]+)*@[0-9a-f]{40}", step["uses"]
+                    ), step["uses"]
 
 
 def test_publishing_is_never_cancelled_and_writes_only_where_it_must() -> None:
@@ -164,3 +166,16 @@ def test_the_engine_job_runs_the_engine_tests_on_the_runners_docker_as_installed
     assert "daemon.json" not in run
     assert "pytest tests/integration/test_engines.py" in run
     assert re.search(r"registry:2@sha256:[0-9a-f]{64}", run)
+
+
+def test_the_vulnerability_gate_runs_before_anything_is_merged_or_signed() -> None:
+    steps = _load("docker.yml")["jobs"]["merge"]["steps"]
+    runs = [str(s.get("run", "")) for s in steps]
+    gate = next(i for i, r in enumerate(runs) if r.startswith("invoke scan"))
+    merge = next(i for i, r in enumerate(runs) if "invoke publish" in r)
+    sign = next(i for i, r in enumerate(runs) if "cosign sign" in r)
+    assert gate < merge < sign
+    download = steps[gate - 1]
+    # The scanner's installer, pinned by commit like every action here.
+    assert re.fullmatch(r"anchore/scan-action/download-grype@[0-9a-f]{40}", download["uses"])
+    assert "steps.grype.outputs.cmd" in steps[gate]["env"]["GRYPE"]
