@@ -176,12 +176,12 @@ def _tested(
     A by-digest push with an SBOM is an index of the image and its attestation;
     a merge puts both into the new index.
     """
-    from conjure_sandbox.registry import fetch_manifest
+    from conjure_sandbox.registry import digest_in, fetch_manifest
 
     images: dict[str, str | None] = {}
     members: set[str] = set()
     for platform, source in zip(release.platforms, release.sources, strict=True):
-        found = fetch_manifest(repository, source.split("@", 1)[1], credentials)
+        found = fetch_manifest(repository, digest_in(source), credentials)
         images[platform] = found.image_for(platform) if found else None
         members |= found.members if found else set()
     return SourceContent(images, frozenset(members))

@@ -17,7 +17,7 @@ from conjure_sandbox.catalogue import Catalogue, Variant
 from conjure_sandbox.engine import LocalImage
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.plan import VERSION_LABEL
-from conjure_sandbox.registry import Repository
+from conjure_sandbox.registry import Repository, split_digest_ref
 from conjure_sandbox.tags import TagSet, check_newer, parse_version, tags_for, version_tag
 from conjure_sandbox.tested import TestedImage, complete_runs, untested_platforms
 
@@ -325,7 +325,7 @@ def tested_digests(
         lambda r: (
             r.variant == variant
             and r.version == version
-            and r.ref.startswith(f"{repository.name}@")
+            and (split_digest_ref(r.ref) or ("",))[0] == repository.name
         ),
     )
     if missing:

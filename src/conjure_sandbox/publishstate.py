@@ -15,6 +15,7 @@ from conjure_sandbox.registry import (
     RemoteManifest,
     Repository,
     ServerError,
+    digest_in,
     fetch_manifest,
 )
 from conjure_sandbox.tested import TestedImage
@@ -39,8 +40,7 @@ def read_state(
         remote = {t: " ".join(sorted(m.members)) if m else None for t, m in held.items()}
         for target in targets:
             found = (
-                fetch_manifest(repository, ref.split("@", 1)[1], credentials)
-                for ref in target.sources
+                fetch_manifest(repository, digest_in(ref), credentials) for ref in target.sources
             )
             content[target.variant.name] = " ".join(
                 sorted({member for m in found if m for member in m.members})

@@ -106,11 +106,12 @@ def pull_with_progress(
     after each message about a layer. Raises PullFailed with the engine's reason, or OSError
     when the CLI cannot be started; a reference not pinned by digest is a ValueError."""
     # Here, not at import: the registry package costs ensure_image's found path its time.
-    from conjure_sandbox.registry.reference import DIGEST
+    from conjure_sandbox.registry.reference import split_digest_ref
 
-    repository, _, digest = pinned.partition("@")
-    if not repository or not DIGEST.fullmatch(digest):  # fullmatch: no trailing newline
+    found = split_digest_ref(pinned)
+    if found is None:
         raise ValueError(f"{pinned!r} is not repo@sha256:<64 hex digits>")
+    repository, digest = found
     query = urllib.parse.urlencode({"fromImage": repository, "tag": digest})
     request = (
         f"POST /images/create?{query} HTTP/1.1\r\n"

@@ -11,7 +11,6 @@ did not record, whoever pushed it, is refused in one line.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,16 +19,14 @@ from conjure_sandbox.catalogue import job_slug, load_catalogue
 from conjure_sandbox.config import Settings, docker_dir
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.registry import (
-    DIGEST_PATTERN,
     Repository,
     credentials_from_env,
     parse_repository,
     platform_image,
+    split_digest_ref,
 )
 from conjure_sandbox.tags import tags_for
 from conjure_sandbox.version import package_version
-
-DIGEST_REF = re.compile(rf"\A(?P<repository>[^@\s]+)@(?P<digest>{DIGEST_PATTERN})\Z")
 
 
 def recorded_digest(path: Path, repository: Repository) -> str | None:
@@ -42,13 +39,13 @@ def recorded_digest(path: Path, repository: Repository) -> str | None:
         raise SandboxError(
             f"{path}: {error.strerror}", "download the run's digest artifacts"
         ) from None
-    match = DIGEST_REF.match(text)
-    if not match or match["repository"] != repository.name:
+    found = split_digest_ref(text)
+    if not found or found[0] != repository.name:
         raise SandboxError(
             f"{path} holds {text[:80]!r}, not a {repository.name}@sha256:… reference",
             "re-run the workflow from the start (the recorded digest is unusable)",
         )
-    return match["digest"]
+    return found[1]
 
 
 def resume(

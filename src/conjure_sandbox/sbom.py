@@ -26,6 +26,7 @@ from conjure_sandbox.registry import (
     fetch_blob,
     fetch_document,
     parse_repository,
+    split_digest_ref,
 )
 from conjure_sandbox.registry.documents import parse_object
 from conjure_sandbox.tags import split_tag, version_tag
@@ -191,10 +192,7 @@ def summary(ref: str, documents: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 
 def _split(ref: str) -> tuple[str, str]:
-    if "@" in ref:
-        name, _, digest = ref.partition("@")
-        return name, digest
-    return split_tag(ref)
+    return split_digest_ref(ref) or split_tag(ref)
 
 
 def describe_published(

@@ -22,7 +22,7 @@ from conjure_sandbox.publishplan import (
     publish_kind,
     publish_targets,
 )
-from conjure_sandbox.registry import Repository, parse_repository
+from conjure_sandbox.registry import Repository, digest_of, parse_repository
 from conjure_sandbox.tested import Coverage, TestedImage
 from conjure_sandbox.versioncheck import Facts, check, git_version_tags, table
 
@@ -260,15 +260,30 @@ def test_a_tag_the_registry_cannot_serve_is_repaired() -> None:
     assert plan.overwrites == ()
 
 
+def _digest(variant: str, platform: str) -> str:
+    """A stand-in digest for one variant's image on one platform."""
+    return digest_of(f"{variant} {platform}".encode())
+
+
 def _pushed(platforms: tuple[str, ...] = BOTH) -> list[TestedImage]:
     """Records of CI's per-platform jobs: each image tested in the registry by digest."""
     return [
-        TestedImage(
-            v.name, p, f"{REPO.name}@sha256:{v.name}-{p[-5:]}", "sha256:x", "0.2.0", COMPLETE
-        )
+        TestedImage(v.name, p, f"{REPO.name}@{_digest(v.name, p)}", "sha256:x", "0.2.0", COMPLETE)
         for v in CATALOGUE
         for p in platforms
     ]
+
+
+def test_a_record_whose_ref_is_not_a_digest_is_no_tested_image() -> None:
+    request = PublishRequest(variants=("minimal",), route=Route.DIGESTS)
+    broken = [
+        TestedImage(
+            r.variant, r.platform, f"{REPO.name}@../../other", "sha256:x", "0.2.0", COMPLETE
+        )
+        for r in _pushed()
+    ]
+    with pytest.raises(SandboxError, match=r"linux/amd64 \(no record\)"):
+        publish_targets(CATALOGUE, request, "0.2.0", REPO, (), broken)
 
 
 def test_the_digests_route_merges_each_variant_s_tested_images_in_platform_order() -> None:
@@ -276,7 +291,7 @@ def test_the_digests_route_merges_each_variant_s_tested_images_in_platform_order
     targets = publish_targets(CATALOGUE, request, "0.2.0", REPO, ("0.1.0",), _pushed())
     (minimal,) = targets
     assert minimal.sources == tuple(
-        f"{REPO.name}@sha256:minimal-{p[-5:]}" for p in CATALOGUE.get("minimal").platforms
+        f"{REPO.name}@{_digest('minimal', p)}" for p in CATALOGUE.get("minimal").platforms
     )
     state = RegistryState(local={}, records=tuple(_pushed()), remote_digests={})
     plan = plan_publish(targets, request, "0.2.0", REPO, state)

@@ -31,7 +31,7 @@ from conjure_sandbox.registry import (
     transport,
 )
 from conjure_sandbox.registry.auth import authorization, client_config
-from conjure_sandbox.registry.reference import DIGEST, digest_of
+from conjure_sandbox.registry.reference import DIGEST, digest_in, digest_of, split_digest_ref
 from tests.hostileregistry import Answer, HostileRegistry, Script
 from tests.ocilayout import write_layout
 
@@ -167,6 +167,7 @@ def test_an_index_entry_that_is_not_a_digest_never_reaches_a_url(
 )
 def test_a_trailing_newline_is_not_part_of_a_valid_name(text: str) -> None:
     assert DIGEST.match(text) is None
+    assert split_digest_ref(f"ghcr.io/x/y@{text}") is None
     if text.startswith("ghcr.io"):
         with pytest.raises(SandboxError, match="not an image repository"):
             parse_repository(text)
@@ -331,3 +332,15 @@ def test_a_loopback_realm_gets_no_password_from_a_remote_registry(realm: str) ->
             remote,
         )
     _one_line(refused)
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["ghcr.io/x/y@../../other", "ghcr.io/x/y", "@sha256:" + "a" * 64, "a b@sha256:" + "a" * 64],
+)
+def test_a_digest_reference_is_repository_at_a_full_digest(ref: str) -> None:
+    assert split_digest_ref(ref) is None
+    with pytest.raises(SandboxError, match="is not repo@sha256"):
+        digest_in(ref)
+    good = "ghcr.io/x/y@sha256:" + "a" * 64
+    assert split_digest_ref(good) == ("ghcr.io/x/y", "sha256:" + "a" * 64)

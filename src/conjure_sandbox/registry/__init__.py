@@ -27,17 +27,21 @@ from conjure_sandbox.registry.layout import push_layout
 from conjure_sandbox.registry.reference import (
     DIGEST,
     DIGEST_PATTERN,
+    DIGEST_REF,
     LOOPBACK_HOSTS,
     REPOSITORY,
     Repository,
+    digest_in,
     digest_of,
     looks_like_host,
     parse_repository,
+    split_digest_ref,
 )
 
 __all__ = [
     "DIGEST",
     "DIGEST_PATTERN",
+    "DIGEST_REF",
     "LOOPBACK_HOSTS",
     "NETWORK_ERROR",
     "NETWORK_ERRORS",
@@ -48,6 +52,7 @@ __all__ = [
     "Repository",
     "ServerError",
     "credentials_from_env",
+    "digest_in",
     "digest_of",
     "fetch_blob",
     "fetch_document",
@@ -62,6 +67,7 @@ __all__ = [
     "push_layout",
     "retry_after",
     "retry_network",
+    "split_digest_ref",
     "tag_digest",
     "unreachable",
 ]

@@ -13,6 +13,8 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 DIGEST_PATTERN = r"sha256:[0-9a-f]{64}"
 # Anchored with \Z, not $: "$" also matches before a trailing newline.
 DIGEST = re.compile(rf"\A{DIGEST_PATTERN}\Z")
+# repo@sha256:<hex>: an image pinned by digest, as records, pins and pulls write it.
+DIGEST_REF = re.compile(rf"\A(?P<repository>[^@\s]+)@(?P<digest>{DIGEST_PATTERN})\Z")
 # A tag as the distribution spec allows it.
 TAG = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z")
 # host[:port]/path in lower case, without tag or digest.
@@ -24,6 +26,20 @@ REPOSITORY = re.compile(
 def digest_of(content: bytes) -> str:
     """The content digest of ``content``, as registries and manifests write it."""
     return "sha256:" + hashlib.sha256(content).hexdigest()
+
+
+def split_digest_ref(ref: str) -> tuple[str, str] | None:
+    """``repo@sha256:…`` as (repository, digest); None for anything else."""
+    match = DIGEST_REF.match(ref)
+    return (match["repository"], match["digest"]) if match else None
+
+
+def digest_in(ref: str) -> str:
+    """The digest of ``repo@sha256:…``; anything else is one line."""
+    found = split_digest_ref(ref)
+    if found is None:
+        raise SandboxError(f"{ref[:120]!r} is not repo@sha256:<64 hex>", "pin the image by digest")
+    return found[1]
 
 
 def check_reference(repository: str, reference: str) -> str:
