@@ -26,7 +26,7 @@ from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.pins import Pins, load_pins
 from conjure_sandbox.pull import PullFailed, PullProgress, pull_with_progress
 from conjure_sandbox.tags import parse_version, prefixed_tag
-from conjure_sandbox.version import package_version
+from conjure_sandbox.version import package_version, same_version
 
 _log = logging.getLogger("conjure_sandbox")
 
@@ -58,7 +58,7 @@ def image_ref(variant: str | None = None, settings: Settings | None = None) -> s
 
 def _pins() -> Pins | None:
     pins = load_pins()
-    if pins is not None and pins.version != package_version():
+    if pins is not None and not same_version(pins.version, package_version()):
         raise SandboxError(
             f"the package's pins are for {pins.version}, not this library's {package_version()}",
             "reinstall conjure-sandbox from its release wheel",

@@ -114,13 +114,13 @@ def pin(
     from conjure_sandbox.catalogue import load_catalogue
     from conjure_sandbox.config import docker_dir
     from conjure_sandbox.registry import credentials_from_env, fetch_manifest, parse_repository
-    from conjure_sandbox.version import package_version
+    from conjure_sandbox.version import package_version, same_version
 
     pins = load_pins(record)
     if pins is None:
         raise SandboxError(f"no publish record at {record}", "invoke publish --record FILE first")
     problems = []
-    if pins.version != package_version():
+    if not same_version(pins.version, package_version()):
         problems.append(f"version {pins.version}, not the package's {package_version()}")
     if pins.image != settings.image:
         problems.append(f"image {pins.image}, not {settings.image}")

@@ -21,3 +21,14 @@ def package_version() -> str:
         if project.get("name") == DISTRIBUTION:
             return str(project["version"])
     return metadata.version(DISTRIBUTION)
+
+
+def same_version(semver_text: str, installed: str) -> bool:
+    """Whether a semver version (``1.0.0-rc.1``, as tags and pins write it) is the version an
+    installed distribution reports, which PEP 440 normalizes (``1.0.0rc1``)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(semver_text) == Version(installed)
+    except InvalidVersion:
+        return semver_text == installed

@@ -13,6 +13,7 @@ from conjure_sandbox.publish import SourceContent, signed_digests, untested_cont
 from conjure_sandbox.publishplan import VariantRelease
 from conjure_sandbox.registry import RemoteManifest, Repository
 from conjure_sandbox.tags import TagSet
+from conjure_sandbox.version import same_version
 
 A, B, C, D = ("sha256:" + c * 64 for c in "abcd")
 PINS = Pins("0.1.0", "ghcr.io/holsee/conjure-sandbox", {"minimal": Pin(A, {"linux/amd64": B})})
@@ -136,3 +137,19 @@ def test_a_release_signs_each_verified_digest_by_name() -> None:
     assert signed_digests(repository, indexes) == [
         f"ghcr.io/holsee/conjure-sandbox@{digest}" for digest in (A, B, C, D)
     ]
+
+
+@pytest.mark.parametrize(
+    ("pinned", "installed", "same"),
+    [
+        ("0.1.0", "0.1.0", True),
+        ("1.0.0-rc.1", "1.0.0rc1", True),  # what a wheel's metadata says of a prerelease
+        ("1.0.0-alpha.2", "1.0.0a2", True),
+        ("1.0.0-rc.1", "1.0.0", False),
+        ("0.1.1", "0.1.0", False),
+    ],
+)
+def test_a_pin_version_and_the_installed_version_are_compared_as_versions(
+    pinned: str, installed: str, same: bool
+) -> None:
+    assert same_version(pinned, installed) is same
