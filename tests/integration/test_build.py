@@ -170,6 +170,7 @@ def test_push_all_variants_for_two_platforms_gives_one_index_each() -> None:
         *("build", "--all", "--platform", "linux/amd64", "--platform", "linux/arm64"),
         *("--push", "--tag", prefix, "--progress", "quiet"),
         env={"CONJURE_BASE": "local"},
+        timeout=3600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     rows = summary_rows(result.stdout)
