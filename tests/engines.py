@@ -475,6 +475,11 @@ def _port() -> str:
     return Settings.from_env().registry.rpartition(":")[2]
 
 
+def hybrid_cgroups() -> bool:
+    """Whether cgroup v1 controllers are mounted with a v2 hierarchy beside them."""
+    return Path("/sys/fs/cgroup/unified").is_dir() and Path("/sys/fs/cgroup/memory").is_dir()
+
+
 @contextmanager
 def podman_engine() -> Iterator[Engine]:
     """Rootless Podman's Docker-compatible API, the loopback registry allowed over http."""
@@ -493,6 +498,11 @@ def podman_engine() -> Iterator[Engine]:
         f'[storage]\ndriver = "overlay"\ngraphroot = "{root / "storage"}"\n'
         f'runroot = "/run/user/{account.pw_uid}/podman-run"\n'
     )
+    # On a host with cgroup v1 controllers and a v2 hierarchy beside them ("hybrid"),
+    # Podman's default runtime, crun, refuses every container ("cgroups in hybrid mode not
+    # supported"); runc runs them. docs/engines.md says so for executor authors.
+    engine = '[engine]\nruntime = "runc"\n' if hybrid_cgroups() else ""
+    (conf / "containers.conf").write_text(engine)
     for path in (root, root / "work", *conf.parents[:2], conf, *conf.iterdir()):
         if str(path).startswith((str(root), account.pw_dir)):
             os.chown(path, account.pw_uid, account.pw_gid)
