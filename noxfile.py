@@ -14,12 +14,20 @@ from conjure_sandbox.config import SBOM_GENERATOR_DIR, docker_dir
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = [
-    *("lint", "unit", "integration", "test_images", "test_images_arm64", "test_images_classic")
-]
 nox.options.reuse_venv = "yes"
 
 CATALOGUE = load_catalogue(docker_dir())
+# The variants tested for arm64 under QEMU in every run. full and python take most of a
+# cold run's minutes emulated (28 of 30 in one test); ci.yml tests them, whole suite, on
+# native arm64 runners, and `nox -s test_images_arm64` runs them here on demand.
+EMULATED_EVERY_RUN = ("minimal", "node")
+# Sessions that need no root (tag "images"): .ci/run runs them as a runner-like user.
+IMAGES = "images"
+nox.options.sessions = [
+    *("lint", "unit", "integration", "test_images"),
+    *(f"test_images_arm64(variant='{name}')" for name in EMULATED_EVERY_RUN),
+    "test_images_classic",
+]
 # Set by .ci/run: where each pytest session writes its JUnit report.
 JUNIT_DIR = os.environ.get("CONJURE_JUNIT_DIR")
 
@@ -92,7 +100,7 @@ def reproducible(session: nox.Session) -> None:
     _pytest(session, "tests/integration/test_reproducible.py", "-m", "cold_pairs", "--timeout=7200")
 
 
-@nox.session
+@nox.session(tags=[IMAGES])
 @nox.parametrize("variant", list(CATALOGUE.names))
 def test_images(session: nox.Session, variant: str) -> None:
     """Build one variant on the local base and run its image tests."""
@@ -109,7 +117,10 @@ def test_images_classic(session: nox.Session, variant: str) -> None:
 
 
 @nox.session
-@nox.parametrize("variant", list(CATALOGUE.names))
+@nox.parametrize(
+    "variant",
+    [nox.param(v, tags=[IMAGES] if v in EMULATED_EVERY_RUN else []) for v in CATALOGUE.names],
+)
 def test_images_arm64(session: nox.Session, variant: str) -> None:
     """Build one variant for linux/arm64 (QEMU here): its contract, contents and each tool once."""
     _install(session)

@@ -14,11 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_invoke(
-    *args: str,
-    env: Mapping[str, str] | None = None,
-    cwd: Path = ROOT,
-    stdin: str | None = None,
-    timeout: float = 1800,
+    *args: str, env: Mapping[str, str] | None = None, cwd: Path = ROOT, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run ``invoke ARGS`` from the project root as a maintainer would."""
     return subprocess.run(
@@ -29,7 +25,7 @@ def run_invoke(
         capture_output=True,
         text=True,
         check=False,
-        timeout=timeout,
+        timeout=1800,
     )
 
 

@@ -159,22 +159,25 @@ def test_builder_option_runs_the_plan_on_the_named_builder(second_builder: str) 
     assert len(missing.stderr.strip().splitlines()) == 1
 
 
+# Two variants, the small ones: full and python for arm64 under QEMU took 28 of this
+# test's 30 minutes on a fresh machine; ci.yml builds and tests them on native arm64.
+PUSHED = ("minimal", "node")
+
+
 @pytest.mark.registry
-# From an empty build cache, every variant for arm64 under QEMU outlasts the default
-# 30 minutes here (seen on a fresh machine), as test_images_arm64's builds do.
-@pytest.mark.timeout(3600)
-def test_push_all_variants_for_two_platforms_gives_one_index_each() -> None:
+def test_push_two_variants_for_two_platforms_gives_one_index_each() -> None:
     registry = Settings.from_env().registry
     prefix = f"{registry}/conjure-sandbox-test/index:0"
     result = run_invoke(
-        *("build", "--all", "--platform", "linux/amd64", "--platform", "linux/arm64"),
+        *("build", *(f"--variant={name}" for name in PUSHED)),
+        *("--platform", "linux/amd64", "--platform", "linux/arm64"),
         *("--push", "--tag", prefix, "--progress", "quiet"),
         env={"CONJURE_BASE": "local"},
-        timeout=3600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     rows = summary_rows(result.stdout)
-    for variant in load_catalogue(docker_dir()):
+    assert set(rows) == set(PUSHED)
+    for variant in load_catalogue(docker_dir()).select(PUSHED):
         platforms = index_platforms(f"{prefix}{variant.tag_suffix}", attestations=True)
         # The provenance attestation rides in the index as an unknown/unknown manifest.
         assert platforms == {"linux/amd64", "linux/arm64", "unknown/unknown"}

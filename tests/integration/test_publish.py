@@ -47,16 +47,22 @@ COMPLETE = Coverage(passed=1)
 BAD_RECORDS = Path(__file__).parent / "data" / "bad-records"
 
 
+# Two small variants, each with two floating tags: enough to publish several variants and
+# to cut between any two steps. The large ones are built for arm64 natively by ci.yml, not
+# under QEMU here (docs/testing.md).
+PAIR = ("node", "minimal")
+
+
 @pytest.fixture(scope="module")
 def built() -> dict[str, str]:
-    """Every variant for both platforms, loaded as BUILT_AS:<version>[-variant]: id by variant."""
+    """The pair for both platforms, loaded as BUILT_AS:<version>-<variant>: id by variant."""
     result = run_invoke(
-        *("build", "--all", "--platform", BOTH[0], "--platform", BOTH[1], "--load"),
-        *("--progress", "quiet"),
+        *("build", *(f"--variant={name}" for name in PAIR)),
+        *("--platform", BOTH[0], "--platform", BOTH[1], "--load", "--progress", "quiet"),
         env={"CONJURE_BASE": "local", "CONJURE_IMAGE": BUILT_AS},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    refs = {v.name: f"{BUILT_AS}:{VERSION}{v.tag_suffix}" for v in CATALOGUE}
+    refs = {v.name: f"{BUILT_AS}:{VERSION}{v.tag_suffix}" for v in CATALOGUE.select(PAIR)}
     found = local_images(refs.values()) or {}
     for name, ref in refs.items():
         # A second name keeps each image in the store when a test moves the first one.
@@ -118,20 +124,21 @@ def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.mark.registry
-def test_publish_every_variant_then_refuse_a_changed_image(
+def test_publish_two_variants_then_refuse_a_changed_image(
     built: dict[str, str], make_registry: Callable[..., Registry], tmp_path: Path
 ) -> None:
     make_registry(5002)
     _tested(tmp_path / "tested", BUILT_AS, built)
-    result = _publish(BUILT_AS, tmp_path / "tested")
+    result = _publish(BUILT_AS, tmp_path / "tested", *(f"--variant={name}" for name in PAIR))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     holding = _snapshot(BUILT_AS)
-    for variant in CATALOGUE:
-        tags = release_tags(VERSION, variant)
-        for tag in tags.all:
+    published = 0
+    for variant in CATALOGUE.select(PAIR):
+        for tag in release_tags(VERSION, variant).all:
             assert holding[tag] == built[variant.name], tag
             assert index_platforms(f"{BUILT_AS}:{tag}") == set(BOTH), tag
-    assert "latest" in holding
+            published += 1
+    assert published == len(holding)  # every tag of the pair, nothing else
     assert not any(tag.split("-")[0] == "0" for tag in holding)  # no bare 0 tag
 
     # The same version again, with different content: refused, registry unchanged.
@@ -152,8 +159,6 @@ def test_publish_every_variant_then_refuse_a_changed_image(
     _as(BUILT_AS, {"minimal": built["minimal"]})
 
 
-# Two small variants, each with two floating tags: enough to cut between any two steps.
-PAIR = ("node", "minimal")
 MOVES = [t for v in CATALOGUE.select(PAIR) for t in release_tags(VERSION, v).floating]
 
 
