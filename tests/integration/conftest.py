@@ -32,7 +32,8 @@ def run_invoke(
 def summary_rows(stdout: str) -> dict[str, str]:
     """``invoke build``'s summary table, row by variant."""
     table = stdout[stdout.index("variant    platforms") :].splitlines()[1:]
-    return {line.split()[0]: line for line in table if line and not line.startswith(("-", " "))}
+    skipped = ("-", " ", "note:")  # the rule under the header, wrapped errors, notes
+    return {line.split()[0]: line for line in table if line and not line.startswith(skipped)}
 
 
 def raw_manifest(ref: str) -> dict[str, Any]:

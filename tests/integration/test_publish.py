@@ -296,8 +296,10 @@ def test_credentials_wrong_then_right_and_the_password_never_shows(
     credentials = Credentials("maint", password, parse_repository(image).host)
     assert _snapshot(image, credentials)[f"{VERSION}-minimal"] == built["minimal"]
     # What CI signs: the verified index, then each entry in it, by name.
-    entries = [m["digest"] for m in raw_manifest(f"{image}@{built['minimal']}")["manifests"]]
-    expected = "".join(f"{image}@{d}\n" for d in (built["minimal"], *entries))
+    index = fetch_manifest(parse_repository(image), built["minimal"], credentials)
+    assert index is not None
+    assert index.entries
+    expected = "".join(f"{image}@{d}\n" for d in (built["minimal"], *index.entries))
     assert digests.read_text() == expected
     # One line about the temporary credentials, none of docker login's chatter.
     assert right.stdout.count("through a temporary client config") == 1
