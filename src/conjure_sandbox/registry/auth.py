@@ -25,7 +25,7 @@ from pathlib import Path
 
 from conjure_sandbox.errors import SandboxError
 from conjure_sandbox.registry import documents
-from conjure_sandbox.registry.failures import bounded_error, network_reason
+from conjure_sandbox.registry.failures import NETWORK_ERRORS, bounded_error, network_reason
 from conjure_sandbox.registry.reference import LOOPBACK_HOSTS, Repository, parse_repository
 from conjure_sandbox.registry.transport import Overdue, Oversize, exchange, origin
 
@@ -125,7 +125,7 @@ def authorization(
         ) from None
     except (Overdue, Oversize) as error:
         raise bounded_error(where, error) from None
-    except OSError as error:
+    except NETWORK_ERRORS as error:  # refused, reset, timed out, or an answer cut short
         raise SandboxError(
             f"{where} did not answer ({network_reason(error)})",
             "check the registry's auth and the network, then run again",
