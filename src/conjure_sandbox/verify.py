@@ -142,7 +142,7 @@ def _file_digest(handle: IO[bytes] | None, unpacked: list[int]) -> str:
     while handle is not None and (chunk := handle.read(_CHUNK)):
         unpacked[0] += len(chunk)
         if unpacked[0] > LAYER_MAX_BYTES:
-            raise _too_large(f"more than {LAYER_MAX_BYTES // 1024**3} GiB unpacked")
+            raise _too_large(f"more than {LAYER_MAX_BYTES // 1024**2:,} MiB unpacked")
         digest.update(chunk)
     return digest.hexdigest()
 
