@@ -22,9 +22,9 @@ from typing import IO, Any
 MiB = 1024 * 1024
 # Manifests, indexes, tag pages and token answers: a real one is a few KiB.
 DOCUMENT_CAP = 4 * MiB
-# A blob read into memory (an image config, an SBOM statement): a full image's SPDX
-# statement is a few MiB.
-BLOB_CAP = 256 * MiB
+# A blob read into memory (an image config, an SBOM statement, a layer verify opens):
+# the full image's largest layer is 263 MiB compressed.
+BLOB_CAP = 1024 * MiB
 # Whole-request deadlines, and the longest wait for any one read within them.
 DOCUMENT_DEADLINE = 60.0
 BLOB_DEADLINE = 1800.0
