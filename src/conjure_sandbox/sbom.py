@@ -154,6 +154,14 @@ def sbom_layers(
                 yield subject, layer["digest"]
 
 
+def spdx_document(statement: bytes, where: str) -> dict[str, Any]:
+    """The SPDX document an in-toto SBOM statement carries (its predicate); one line if none."""
+    predicate = parse_object(statement, where).get("predicate")
+    if not isinstance(predicate, dict):
+        raise SandboxError(f"{where} has no SPDX document", "publish it again")
+    return predicate
+
+
 def attested_sboms(ref: str, credentials: Credentials | None = None) -> dict[str, dict[str, Any]]:
     """Each platform's SPDX document, from the SBOM attestations of ``repo:tag`` or
     ``repo@digest``."""
@@ -166,11 +174,8 @@ def attested_sboms(ref: str, credentials: Credentials | None = None) -> dict[str
         index, lambda digest: fetch_document(repository, digest, credentials)
     ):
         where = f"{repository.name}: SBOM attestation {layer[:19]}"
-        statement = parse_object(fetch_blob(repository, layer, credentials), where)
-        predicate = statement.get("predicate")
-        if not isinstance(predicate, dict):
-            raise SandboxError(f"{where} has no SPDX document", "publish it again")
-        found[platforms.get(subject, "unknown")] = predicate
+        statement = fetch_blob(repository, layer, credentials)
+        found[platforms.get(subject, "unknown")] = spdx_document(statement, where)
     if not found:
         raise SandboxError(
             f"{ref} carries no SBOM attestation",

@@ -6,7 +6,7 @@ The scanner is grype (``grype sbom:<file> -o json``), run on the SPDX document
 each tested image carries as its SBOM attestation. A finding blocks when it is
 at or above the threshold (critical), a fixed version exists, and no unexpired
 allowlist entry names it. Reading the report and the allowlist and judging
-them is pure; only ``scan_refs`` runs the scanner.
+them (``gate``) is pure but for saying so; only ``scan_refs`` runs the scanner.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import tomllib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -221,30 +221,39 @@ def scanner_path(given: str = "") -> str:
     return found
 
 
-def scan_refs(
-    refs: Iterable[str],
+def gate(
+    reports: Iterable[tuple[str, tuple[Finding, ...]]],
     allowlist: Sequence[Allowance],
     today: datetime.date,
-    sboms: Callable[[str], Mapping[str, Mapping[str, Any]]],
-    scanner: str,
     log: Callable[[str], None] = print,
 ) -> None:
-    """Scan each image's SBOM (``sboms``: per platform, from its attestation); raise one
-    line naming every blocking finding."""
+    """Judge each image's findings (``reports``: what was scanned, its findings), say so,
+    and raise one line naming every blocking finding."""
     blocked = []
-    for ref in refs:
-        for platform, document in sorted(sboms(ref).items()):
-            findings = parse_report(run_scanner(document, scanner), f"{SCANNER} on {ref}")
-            verdict = judge(findings, allowlist, today)
-            for line in verdict.lines(f"{ref} ({platform})"):
-                log(line)
-            blocked += [f"{f.id} in {f.package} ({platform})" for f in verdict.blocking]
+    for scanned, findings in reports:
+        verdict = judge(findings, allowlist, today)
+        for line in verdict.lines(scanned):
+            log(line)
+        blocked += [f"{f.id} in {f.package} ({scanned})" for f in verdict.blocking]
     if blocked:
         raise SandboxError(
             f"fixable {THRESHOLD.lower()} vulnerabilities: {', '.join(sorted(set(blocked)))}",
             f"upgrade the packages and rebuild, or allow each in docker/{ALLOWLIST_FILE} "
             "with a reason and an expiry date",
         )
+
+
+def scan_refs(
+    refs: Iterable[str],
+    sboms: Callable[[str], Mapping[str, Mapping[str, Any]]],
+    scanner: str,
+) -> Iterator[tuple[str, tuple[Finding, ...]]]:
+    """Each image's findings, per platform: grype on the SBOM ``sboms`` gives (from its
+    attestation)."""
+    for ref in refs:
+        for platform, document in sorted(sboms(ref).items()):
+            report = run_scanner(document, scanner)
+            yield f"{ref} ({platform})", parse_report(report, f"{SCANNER} on {ref}")
 
 
 def scan(
@@ -270,14 +279,7 @@ def scan(
             raise SandboxError(
                 f"cannot read {report} ({error})", "give grype's JSON report"
             ) from None
-        verdict = judge(parse_report(data, str(report)), allowlist, today)
-        for line in verdict.lines(str(report)):
-            log(line)
-        if verdict.blocking:
-            raise SandboxError(
-                f"{report}: {len(verdict.blocking)} fixable {THRESHOLD.lower()} finding(s)",
-                f"upgrade and rebuild, or allow each in docker/{ALLOWLIST_FILE}",
-            )
+        gate([(str(report), parse_report(data, str(report)))], allowlist, today, log)
         return
     chosen = list(refs) or sorted({r.ref for r in tested.load(settings.tested_directory)})
     if not chosen:
@@ -287,4 +289,5 @@ def scan(
         )
     found = scanner_path(scanner)
     credentials = credentials_from_env(settings.image)
-    scan_refs(chosen, allowlist, today, lambda ref: attested_sboms(ref, credentials), found, log)
+    images = scan_refs(chosen, lambda ref: attested_sboms(ref, credentials), found)
+    gate(images, allowlist, today, log)

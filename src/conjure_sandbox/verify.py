@@ -40,7 +40,7 @@ from conjure_sandbox.registry import (
 from conjure_sandbox.registry.documents import check_manifest, parse_object
 from conjure_sandbox.request import BuildRequest, Export
 from conjure_sandbox.runner import raise_if_failed
-from conjure_sandbox.sbom import image_platforms, sbom_layers
+from conjure_sandbox.sbom import image_platforms, sbom_layers, spdx_document
 from conjure_sandbox.tags import git_tag, parse_version, split_tag, version_tag
 
 Log = Callable[[str], None]
@@ -111,11 +111,9 @@ def sbom_digest(statement: bytes) -> str:
     Not of the statement: its subject names the image as it was exported (with
     a tag, or none for CI's pushes by digest), which says nothing of the content.
     """
-    predicate = parse_object(statement, "an SBOM attestation").get("predicate")
-    if not isinstance(predicate, dict):
-        raise SandboxError("an SBOM attestation has no SPDX document", "publish it again")
+    predicate = spdx_document(statement, "an SBOM attestation")
     canonical = json.dumps(predicate, sort_keys=True, separators=(",", ":")).encode()
-    return "sha256:" + hashlib.sha256(canonical).hexdigest()
+    return digest_of(canonical)
 
 
 def _manifest(read: Blob, digest: str) -> dict[str, Any]:

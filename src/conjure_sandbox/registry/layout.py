@@ -54,7 +54,7 @@ class _Pusher:
             if self.auth and origin(url) == self.home:
                 request.add_header("Authorization", self.auth)
             try:
-                return exchange(request, blob=data is not None and not isinstance(data, bytes))[1]
+                return exchange(request, blob=stream is not None)[1]
             except (Overdue, Oversize) as error:
                 raise bounded_error(f"{method} {shown}", error) from None
             except urllib.error.HTTPError as error:
